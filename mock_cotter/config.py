@@ -45,11 +45,6 @@ class Settings:
         "JSON key file (see `mock-cotter keys generate`); bundled test keys if unset.",
     )
     issuer: str = _setting(COTTER_ISSUER, "The `iss` claim of every JWT.")
-    public_url: str | None = _setting(
-        None,
-        "Base URL clients use to reach the mock, for redirects; "
-        "the request's own host if unset.",
-    )
     access_token_lifetime: int = _setting(3600, "Access-token lifetime, in seconds.")
     id_token_lifetime: int = _setting(3600, "ID-token lifetime, in seconds.")
     refresh_token_lifetime: int = _setting(
