@@ -184,7 +184,11 @@ class TokenIssuer:
     def find(self, ns: Namespace, value: str) -> RefreshToken:
         """The live refresh token ``value`` names, or :class:`InvalidGrant`."""
         token_id, _, secret = value.partition(":")
-        token = ns.get_refresh_token(int(token_id)) if token_id.isdigit() else None
+        token = (
+            ns.get_refresh_token(int(token_id))
+            if token_id.isascii() and token_id.isdigit()
+            else None
+        )
         # cotter-js stops retrying only when the message contains "not valid".
         if token is None or not hmac.compare_digest(
             token.secret.encode(), secret.encode()

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from .errors import Conflict, InvalidRequest, NotFound
 from .models import BIOMETRIC, METHODS, PIN, Method, User
 from .runtime import Runtime
-from .signatures import InvalidPublicKey, check_public_key, normalize_key
+from .signatures import (
+    DEVICE_ALGORITHMS,
+    InvalidPublicKey,
+    check_public_key,
+    normalize_key,
+)
 from .store import Namespace
 
 logger = logging.getLogger(__name__)
@@ -102,9 +107,14 @@ def update_method(rt: Runtime, ns: Namespace, user: User, update: MethodUpdate) 
 
 def _enroll_key(user: User, update: MethodUpdate, now: float) -> None:
     algorithm = (update.algorithm or "").upper()
-    if not algorithm:
+    if not algorithm and update.method == BIOMETRIC:
         # A biometric key is always P-256 (Android and iOS).
-        algorithm = "EC" if update.method == BIOMETRIC else ""
+        algorithm = "EC"
+    if algorithm not in DEVICE_ALGORITHMS:
+        allowed = ", ".join(DEVICE_ALGORITHMS)
+        raise InvalidRequest(
+            f"Field 'algorithm' must be one of {allowed}; got {update.algorithm!r}."
+        )
     try:
         check_public_key(update.code, algorithm)
     except InvalidPublicKey as exc:

@@ -50,6 +50,11 @@ def namespace(fallback: str | None = None) -> Iterator[Namespace]:
         yield ns
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def json_null() -> Response:
     """A JSON ``null`` body, which ``jsonify`` cannot produce."""
     return current_app.response_class("null\n", mimetype="application/json")
@@ -98,7 +103,7 @@ class Body:
             )
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidRequest(
                 f"The request body is not valid JSON: {exc}.", type="invalid_json"
             ) from None
@@ -145,7 +150,7 @@ class Body:
         if value is None:
             return default
         # Some clients send numbers as strings ("challenge_id": "12").
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and is_whole_number(value.strip().lstrip("-")):
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._wrong(name, "a whole number", value)
@@ -156,7 +161,7 @@ class Body:
         value = self._get(name, True, "unix seconds as a string")
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        if not isinstance(value, str) or not value.strip().isdigit():
+        if not isinstance(value, str) or not is_whole_number(value.strip()):
             raise self._wrong(name, "unix seconds as a string", value)
         return value.strip()
 

@@ -6,7 +6,14 @@ from flask import Blueprint, request
 
 from .. import events, users
 from ..errors import InvalidRequest
-from .common import Body, json_null, namespace, runtime, wants_token
+from .common import (
+    Body,
+    is_whole_number,
+    json_null,
+    namespace,
+    runtime,
+    wants_token,
+)
 
 
 def register(bp: Blueprint) -> None:
@@ -61,7 +68,7 @@ def _event_request(*, signed: bool) -> events.EventRequest:
 
 
 def _event_id(raw: str) -> int:
-    if not raw.isdigit():
+    if not is_whole_number(raw):
         raise InvalidRequest(f"Event id must be a whole number, got {raw!r}.")
     return int(raw)
 

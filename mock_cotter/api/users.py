@@ -9,7 +9,14 @@ from ..errors import InvalidRequest
 from ..models import METHODS, unknown_user_json
 from ..signatures import InvalidPublicKey, decode_url_public_key
 from ..store import Namespace
-from .common import Body, namespace, raw_query_param, runtime, wants_token
+from .common import (
+    Body,
+    is_whole_number,
+    namespace,
+    raw_query_param,
+    runtime,
+    wants_token,
+)
 
 PAGE_SIZE = 50
 
@@ -108,7 +115,7 @@ def get_user(user_ref: str):
 def list_users():
     """U4. Pages of 50, newest first, from page 0."""
     page = request.args.get("page", "0")
-    if not page.isdigit():
+    if not is_whole_number(page):
         raise InvalidRequest(f"Query parameter 'page' must be 0 or more, got {page!r}.")
     start = int(page) * PAGE_SIZE
     with namespace() as ns:

@@ -1,57 +1,19 @@
-"""State, kept apart per API key.
-
-Every request works inside one :class:`Namespace`, the state of one
-``API_KEY_ID``; two test processes with different keys never see each
-other's users, events or tokens. :meth:`MemoryStore.session` hands out a
-namespace with its lock held, so a request's reads and writes (a refresh
-token's rotation, say) are atomic.
-
-Domain code calls ``save_*`` after changing a record: the in-memory store
-keeps the objects themselves, so saving is free, but the contract lets a
-persistent store write them out.
-"""
+"""The in-memory store: the default, and the fastest to reset."""
 
 from __future__ import annotations
 
 import contextlib
-import random
-import secrets
-import string
 import threading
-import uuid
 from collections.abc import Iterator
 
-from .models import Challenge, Event, RefreshToken, User
-
-_TOKEN_ALPHABET = string.ascii_letters + string.digits
-
-
-class Ids:
-    """Ids and secrets from a random source that a seed makes reproducible.
-
-    Each namespace draws from its own source, seeded from the global seed and
-    the API key, so its ids do not depend on what other namespaces did.
-    """
-
-    def __init__(self, seed: int | None, api_key: str):
-        if seed is None:
-            seed = secrets.randbits(64)
-        self._random = random.Random(f"{seed}:{api_key}")
-
-    def uuid(self) -> str:
-        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
-
-    def secret(self, length: int = 40) -> str:
-        return "".join(self._random.choices(_TOKEN_ALPHABET, k=length))
-
-    def integer(self, bits: int = 32) -> int:
-        return self._random.getrandbits(bits)
+from ..models import Challenge, Event, RefreshToken, User
+from .ids import Ids
 
 
 class Namespace:
     """Users, events, refresh tokens and login challenges of one API key."""
 
-    def __init__(self, api_key: str, seed: int | None):
+    def __init__(self, api_key: str, seed: int):
         self.api_key = api_key
         self.lock = threading.RLock()
         self.ids = Ids(seed, api_key)
@@ -89,8 +51,9 @@ class Namespace:
         return self._users.get(user_id) if user_id else None
 
     def users(self) -> list[User]:
-        """Every user, newest first."""
-        return sorted(self._users.values(), key=lambda u: u.created_at, reverse=True)
+        """Every user, newest first (by creation order: the clock may be
+        frozen or moved back)."""
+        return list(reversed(self._users.values()))
 
     # -- events --------------------------------------------------------------
 
@@ -129,7 +92,7 @@ class MemoryStore:
     persistent = False
 
     def __init__(self, seed: int | None = None):
-        self._seed = seed
+        self._seed = Ids.resolve_seed(seed)
         self._lock = threading.Lock()
         self._namespaces: dict[str, Namespace] = {}
 
