@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
@@ -23,18 +24,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 def _settings_options(command):
     """One option per setting, each also read from its MOCK_COTTER_* variable
     (by create_app, so that the environment means the same everywhere)."""
-    import dataclasses
-
     for field in reversed(dataclasses.fields(Settings)):
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata['help']} [env: {env_name(field.name)}]"
-        choices = field.metadata.get("choices")
-        kind: Any = click.Choice(choices) if choices else None
-        if kind is None and str(field.type).startswith("int"):
-            kind = int
-        command = click.option(
-            flag, field.name, type=kind, default=None, help=help_text
-        )(command)
+        options: dict[str, Any] = {
+            "default": None,
+            "help": f"{field.metadata['help']} [env: {env_name(field.name)}]",
+        }
+        kind = str(field.type)
+        if field.metadata.get("choices"):
+            options["type"] = click.Choice(field.metadata["choices"])
+        elif kind.startswith("bool"):
+            options["is_flag"] = True
+        elif kind.startswith("int"):
+            options["type"] = int
+        command = click.option(flag, field.name, **options)(command)
     return command
 
 

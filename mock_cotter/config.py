@@ -21,6 +21,8 @@ COTTER_ISSUER = "https://www.cotter.app"
 COTTER_KID = "SPACE_JWT_PUBLIC:8028AAA3-EC2D-4BAA-BE7A-7C8359CCB9F9"
 
 REFRESH_REUSE_CHOICES = ("revoke", "allow")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
@@ -43,6 +45,11 @@ class Settings:
     key_file: str | None = _setting(
         None,
         "JSON key file (see `mock-cotter keys generate`); bundled test keys if unset.",
+    )
+    generate_keys: bool = _setting(
+        False,
+        "Sign with new keys instead of the bundled test keys: derived from the "
+        "seed when there is one, random otherwise.",
     )
     issuer: str = _setting(COTTER_ISSUER, "The `iss` claim of every JWT.")
     access_token_lifetime: int = _setting(3600, "Access-token lifetime, in seconds.")
@@ -121,6 +128,14 @@ def _convert(field: dataclasses.Field, raw: Any, where: str) -> Any:
             return tuple(raw)
         raise ConfigError(f"{where} must be a list of strings, got {raw!r}.")
 
+    if kind.startswith("bool"):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ConfigError(f"{where} must be true or false, got {raw!r}.")
+
     if kind.startswith("int"):
         if isinstance(raw, bool):
             raise ConfigError(f"{where} must be a whole number, got {raw!r}.")
@@ -150,3 +165,5 @@ def _check(settings: Settings) -> None:
         raise ConfigError("timestamp_tolerance must be 0 (off) or a positive number.")
     if settings.key_file is not None and not os.path.isfile(settings.key_file):
         raise ConfigError(f"key_file {settings.key_file!r} does not exist.")
+    if settings.key_file is not None and settings.generate_keys:
+        raise ConfigError("Set key_file or generate_keys, not both.")

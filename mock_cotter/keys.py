@@ -9,6 +9,7 @@ trust anything they sign outside tests.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ from .errors import ConfigError
 logger = logging.getLogger(__name__)
 
 BUNDLED_KEYS = "bundled test keys"
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _derive(seed: int, purpose: str) -> bytes:
+    return hashlib.sha256(f"mock-cotter:{seed}:{purpose}".encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -76,12 +82,24 @@ class KeySet:
         return cls(kid=kid, jwt_key=jwt_key, event_key=event_key, source=source)
 
     @classmethod
-    def generate(cls, kid: str = COTTER_KID) -> KeySet:
+    def generate(cls, seed: int | None = None, kid: str = COTTER_KID) -> KeySet:
+        """New keys: derived from ``seed`` when given, so a seeded run signs
+        with the same keys every time; random otherwise."""
+        if seed is None:
+            return cls(
+                kid=kid,
+                jwt_key=ec.generate_private_key(ec.SECP256R1()),
+                event_key=ed25519.Ed25519PrivateKey.generate(),
+                source="generated",
+            )
+        jwt_secret = int.from_bytes(_derive(seed, "jwt"), "big") % (_P256_ORDER - 1)
         return cls(
             kid=kid,
-            jwt_key=ec.generate_private_key(ec.SECP256R1()),
-            event_key=ed25519.Ed25519PrivateKey.generate(),
-            source="generated",
+            jwt_key=ec.derive_private_key(jwt_secret + 1, ec.SECP256R1()),
+            event_key=ed25519.Ed25519PrivateKey.from_private_bytes(
+                _derive(seed, "event")
+            ),
+            source=f"generated from seed {seed}",
         )
 
     def to_json(self) -> str:

@@ -32,7 +32,10 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         clock = Clock()
-        keys = KeySet.load(settings.key_file)
+        if settings.generate_keys:
+            keys = KeySet.generate(settings.seed)
+        else:
+            keys = KeySet.load(settings.key_file)
         return cls(
             settings=settings,
             clock=clock,
