@@ -9,6 +9,7 @@ trust anything they sign outside tests.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -121,8 +122,8 @@ class KeySet:
 
     # -- public forms ------------------------------------------------------
 
-    def jwk(self) -> dict[str, str]:
-        """The JWT public key as a JWK with Cotter's kid."""
+    @functools.cached_property
+    def _public_jwk(self) -> dict[str, str]:
         jwk = ECAlgorithm.to_jwk(self.jwt_key.public_key(), as_dict=True)
         return {
             "kty": "EC",
@@ -133,6 +134,10 @@ class KeySet:
             "use": "sig",
             "alg": "ES256",
         }
+
+    def jwk(self) -> dict[str, str]:
+        """The JWT public key as a JWK with Cotter's kid."""
+        return dict(self._public_jwk)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         # The Python SDK and several integrations read keys[0] only, so the
