@@ -1,16 +1,20 @@
-"""The application factory."""
+"""The application factory, and the hooks every request passes through:
+scenario faults and rate limits before the view, the journal after it."""
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import admin, hosted_page
+from .api import API_PREFIX
 from .api import blueprint as api_blueprint
 from .config import Settings, load_settings
 from .errors import CotterError
@@ -21,6 +25,8 @@ access_logger = logging.getLogger("mock_cotter.access")
 
 # What browsers may send cross-origin: the SDKs' headers, with underscores.
 CORS_HEADERS = "API_KEY_ID, API_SECRET_KEY, Content-Type, Authorization"
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+SCENARIO_HEADER = "X-Mock-Cotter-Scenario"
 
 
 def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
@@ -47,8 +53,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     app.register_error_handler(CotterError, _cotter_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    app.before_request(_start_timer)
-    app.after_request(_finish_request)
+    app.before_request(_before)
+    app.after_request(_after)
     return app
 
 
@@ -90,15 +96,119 @@ def _unexpected_error(error: Exception):
     return jsonify(body), 500
 
 
-def _start_timer() -> None:
+# -- hooks --------------------------------------------------------------------
+
+
+def _request_api_key() -> str | None:
+    key = request.headers.get("API_KEY_ID", "").strip()
+    if key:
+        return key
+    if request.path.startswith(f"{API_PREFIX}/token/"):
+        return request.view_args.get("path_key") if request.view_args else None
+    return request.args.get("api_key") or None
+
+
+def _before():
     g.started = time.perf_counter()
+    g.fault = None
     if request.method == "OPTIONS":
         # A CORS preflight, answered here for every route.
-        return ("", 204)
+        return Response(status=204)
+    if not (request.path.startswith(API_PREFIX) or request.path == "/app"):
+        return None
+    rt = runtime_of(current_app)
+    # The JWKS is fetched without an API key (Flutter, Python): such calls
+    # meet the server's own scenario, counted under the empty key.
+    key = _request_api_key() or ""
+    scenario = rt.scenario_for(key)
+    override = request.headers.get(SCENARIO_HEADER, "").strip()
+    if override and override in rt.library.names():
+        scenario = rt.library.get(override)
+    g.scenario = scenario.name
+
+    faults = scenario.faults
+    extra = rt.faults_for(key)
+    seed = scenario.seed if scenario.seed is not None else (rt.settings.seed or 0)
+    fault = rt.faults.pick(
+        key, f"scenario:{scenario.name}", faults, request.method, request.path, seed
+    ) or rt.faults.pick(key, "admin", extra, request.method, request.path, seed)
+    if fault is not None:
+        response = _play_fault(fault)
+        if response is not None:
+            return response
+
+    limit = rt.faults.over_limit(
+        key,
+        scenario.rate_limits,
+        request.method,
+        request.path,
+        lambda per: _rate_subject(key, per),
+        rt.clock_for(key).now(),
+    )
+    if limit is not None:
+        g.fault = f"rate limit ({limit.per})"
+        response = jsonify(
+            {
+                "msg": f"Too many requests: at most {limit.limit} per "
+                f"{limit.window:g} seconds per {limit.per}. Please try again later.",
+                "type": "rate_limited",
+            }
+        )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(int(limit.window))
+        return response
     return None
 
 
-def _finish_request(response):
+def _rate_subject(key: str, per: str) -> str:
+    """What a rate limit counts for this request."""
+    if per == "api_key":
+        return key
+    if per == "ip":
+        return request.remote_addr or ""
+    identifier = request.args.get("identifier") or request.args.get("input") or ""
+    if not identifier:
+        try:
+            body = json.loads(request.get_data(cache=True) or b"null")
+        except (ValueError, RecursionError):
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("identifier"), str):
+            identifier = body["identifier"]
+    return identifier
+
+
+def _play_fault(fault) -> Response | None:
+    if fault.latency:
+        time.sleep(fault.latency)
+    if fault.drop:
+        g.fault = "drop"
+        sock = request.environ.get("werkzeug.socket") or request.environ.get(
+            "gunicorn.socket"
+        )
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # Whatever is written now goes nowhere; the client sees a reset.
+        return Response(status=500)
+    if fault.malformed:
+        g.fault = "malformed"
+        return Response('{"msg": "truncated', status=200, mimetype="application/json")
+    if fault.status is not None:
+        g.fault = f"status {fault.status}"
+        body = fault.body or {
+            "msg": f"Simulated failure ({fault.status}) from mock-cotter.",
+            "type": "simulated",
+        }
+        response = jsonify(body)
+        response.status_code = fault.status
+        return response
+    g.fault = f"latency {fault.latency:g}s"
+    return None
+
+
+def _after(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if origin:
         # The web SDK sends credentials (cookies), so the origin is echoed
@@ -106,18 +216,34 @@ def _finish_request(response):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-        response.headers["Access-Control-Allow-Methods"] = (
-            "GET, POST, PUT, DELETE, OPTIONS"
-        )
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
         response.headers["Vary"] = "Origin"
+
+    elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    key = _request_api_key()
+    rt = runtime_of(current_app)
+    if not request.path.startswith("/_mock") and request.method != "OPTIONS":
+        rt.journal.record(
+            time=rt.clock_for(key).now() if key else rt.clock.now(),
+            api_key=key,
+            method=request.method,
+            path=request.path,
+            query=request.query_string.decode("latin-1"),
+            headers=dict(request.headers),
+            request_body=request.get_data(cache=True),
+            status=response.status_code,
+            response_body=b"" if response.direct_passthrough else response.get_data(),
+            duration_ms=elapsed,
+            scenario=g.get("scenario", rt.default_scenario.name),
+            fault=g.get("fault"),
+        )
     if access_logger.isEnabledFor(logging.INFO):
-        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         access_logger.info(
             "%s %s %s %.1fms key=%s",
             request.method,
             request.path,
             response.status_code,
             elapsed,
-            request.headers.get("API_KEY_ID", "-"),
+            key or "-",
         )
     return response

@@ -51,7 +51,18 @@ class Settings:
         "Sign with new keys instead of the bundled test keys: derived from the "
         "seed when there is one, random otherwise.",
     )
+    state_file: str | None = _setting(
+        None,
+        "SQLite file that keeps users, devices, events and tokens across restarts "
+        "and can be shared by several processes; state stays in memory if unset.",
+    )
     issuer: str = _setting(COTTER_ISSUER, "The `iss` claim of every JWT.")
+    public_url: str | None = _setting(
+        None,
+        "Root URL clients reach the mock at, when it differs from the bind "
+        "address (Docker Compose, a reverse proxy); shown at start-up and by "
+        "/_mock/health.",
+    )
     access_token_lifetime: int = _setting(3600, "Access-token lifetime, in seconds.")
     id_token_lifetime: int = _setting(3600, "ID-token lifetime, in seconds.")
     refresh_token_lifetime: int = _setting(
@@ -62,6 +73,17 @@ class Settings:
         "What a refresh token that was already used does: `revoke` rejects it and "
         "revokes its whole family; `allow` keeps it valid (the iOS SDK reuses it).",
         REFRESH_REUSE_CHOICES,
+    )
+    scenario: str = _setting(
+        "default",
+        "Scenario every API key starts in: a bundled or fixtures-folder name, "
+        "or a path to a scenario file.",
+    )
+    fixtures: str | None = _setting(
+        None, "Folder of extra scenario files (.yaml, .toml, .json)."
+    )
+    journal_size: int = _setting(
+        1000, "How many requests the journal keeps (oldest dropped); 0 turns it off."
     )
     timestamp_tolerance: int = _setting(
         300,
@@ -161,6 +183,8 @@ def _check(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds.")
+    if settings.journal_size < 0:
+        raise ConfigError("journal_size must be 0 (off) or a positive number.")
     if settings.timestamp_tolerance < 0:
         raise ConfigError("timestamp_tolerance must be 0 (off) or a positive number.")
     if settings.key_file is not None and not os.path.isfile(settings.key_file):

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import InvalidRequest, NotFound
 from .models import BIOMETRIC, PIN, TRUSTED_DEVICE, Event, Method, User
-from .runtime import Runtime
+from .runtime import Context
 from .signatures import (
     InvalidPublicKey,
     check_public_key,
@@ -19,7 +19,6 @@ from .signatures import (
     normalize_key,
     verify_device_signature,
 )
-from .store import Namespace
 from .users import find_user
 
 logger = logging.getLogger(__name__)
@@ -51,21 +50,21 @@ class EventRequest:
     device_type: str = ""
 
 
-def _check_issuer(ns: Namespace, request: EventRequest) -> None:
-    if request.issuer != ns.api_key:
+def _check_issuer(ctx: Context, request: EventRequest) -> None:
+    if request.issuer != ctx.api_key:
         raise InvalidRequest(
             f"Field 'issuer' ({request.issuer!r}) must equal the API_KEY_ID header.",
             type="issuer_mismatch",
         )
 
 
-def _new_event(rt: Runtime, ns: Namespace, user: User, request: EventRequest) -> Event:
-    now = rt.clock.now()
+def _new_event(ctx: Context, user: User, request: EventRequest) -> Event:
+    now = ctx.now()
     return Event(
-        id=ns.next_id("event"),
+        id=ctx.ns.next_id("event"),
         user_id=user.id,
         client_user_id=user.client_user_id,
-        issuer=ns.api_key,
+        issuer=ctx.api_key,
         event=request.event,
         # iOS decodes these as non-optional strings; Android may leave them out.
         ip=request.ip or "unknown",
@@ -79,16 +78,16 @@ def _new_event(rt: Runtime, ns: Namespace, user: User, request: EventRequest) ->
     )
 
 
-def create_approved(rt: Runtime, ns: Namespace, request: EventRequest) -> Event:
+def create_approved(ctx: Context, request: EventRequest) -> Event:
     """``POST /event/create``: a login signed by a trusted device, a biometric
     key or a PIN, or the enrollment of a new device through a QR code.
 
     A bad signature or wrong PIN is not an error: the event is stored with
     ``approved: false``, which is what the SDKs check for.
     """
-    _check_issuer(ns, request)
-    user = find_user(ns, request.user_ref)
-    event = _new_event(rt, ns, user, request)
+    _check_issuer(ctx, request)
+    user = find_user(ctx.ns, request.user_ref)
+    event = _new_event(ctx, user, request)
     is_enrollment = (
         request.register_new_device or request.event == ENROLL_NEW_TRUSTED_DEVICE
     )
@@ -107,22 +106,22 @@ def create_approved(rt: Runtime, ns: Namespace, request: EventRequest) -> Event:
                 f"Field 'new_device_public_key' is not usable: {exc}"
             ) from None
 
-    verdict = _verify_login(rt, user, request, is_enrollment)
+    verdict = _verify_login(ctx, user, request, is_enrollment)
     event.approved = verdict is None and request.approved
     if verdict:
         logger.info("event %s for %s not approved: %s", event.id, user.id, verdict)
 
     if event.approved and is_enrollment:
-        _enroll_new_device(rt, ns, user, request)
-    ns.save_event(event)
+        _enroll_new_device(ctx, user, request)
+    ctx.ns.save_event(event)
     return event
 
 
 def _verify_login(
-    rt: Runtime, user: User, request: EventRequest, is_enrollment: bool
+    ctx: Context, user: User, request: EventRequest, is_enrollment: bool
 ) -> str | None:
     """Why the login is not approved, or None when it is."""
-    stale = _stale_timestamp(rt, request.timestamp)
+    stale = _stale_timestamp(ctx, request.timestamp)
     if stale:
         return stale
 
@@ -169,11 +168,11 @@ def _check_signature(key: Method, message: str, signature: str) -> str | None:
     return "the signature does not verify"
 
 
-def _stale_timestamp(rt: Runtime, timestamp: str) -> str | None:
-    tolerance = rt.settings.timestamp_tolerance
+def _stale_timestamp(ctx: Context, timestamp: str) -> str | None:
+    tolerance = ctx.settings.timestamp_tolerance
     if not tolerance:
         return None
-    drift = abs(rt.clock.now() - int(timestamp))
+    drift = abs(ctx.now() - int(timestamp))
     if drift > tolerance:
         return (
             f"timestamp is {drift:.0f} s away from the clock (tolerance {tolerance} s)"
@@ -181,62 +180,117 @@ def _stale_timestamp(rt: Runtime, timestamp: str) -> str | None:
     return None
 
 
-def _enroll_new_device(
-    rt: Runtime, ns: Namespace, user: User, request: EventRequest
-) -> None:
+def _enroll_new_device(ctx: Context, user: User, request: EventRequest) -> None:
     key = normalize_key(request.new_device_public_key)
     if user.find_key(TRUSTED_DEVICE, key) is None:
         user.methods.append(
             Method(
                 method=TRUSTED_DEVICE,
-                enrolled_at=rt.clock.now(),
+                enrolled_at=ctx.now(),
                 public_key=key,
                 algorithm=request.new_device_algorithm.upper(),
                 device_name=request.device_name,
                 device_type=request.device_type,
             )
         )
-        user.updated_at = rt.clock.now()
-        ns.save_user(user)
+        user.updated_at = ctx.now()
+        ctx.ns.save_user(user)
         logger.info("enrolled a new trusted device for %s through a QR code", user.id)
 
 
-def create_pending(rt: Runtime, ns: Namespace, request: EventRequest) -> Event:
+def create_pending(ctx: Context, request: EventRequest) -> Event:
     """``POST /event/create_pending``: an untrusted device asks for approval."""
-    _check_issuer(ns, request)
-    user = find_user(ns, request.user_ref)
-    event = _new_event(rt, ns, user, request)
+    _check_issuer(ctx, request)
+    user = find_user(ctx.ns, request.user_ref)
+    event = _new_event(ctx, user, request)
     event.new = True
     event.public_key = request.public_key or None
-    ns.save_event(event)
+    ctx.ns.save_event(event)
     return event
 
 
-def get_event(ns: Namespace, event_id: int) -> Event:
-    event = ns.get_event(event_id)
+def get_event(ctx: Context, event_id: int, *, poll: bool = False) -> Event:
+    """An event of the caller's; ``poll`` counts a requester's poll, which
+    a scenario may answer after so many."""
+    event = ctx.ns.get_event(event_id)
     if event is None:
         raise NotFound(f"Event {event_id} not found.", type="event_not_found")
+    if poll and event.new:
+        event.polls += 1
+    _play_scenario(ctx, event)
     return event
 
 
-def newest_pending(ns: Namespace, user: User) -> Event | None:
+def _play_scenario(ctx: Context, event: Event) -> None:
+    """Answer or expire a waiting event as the scenario says, once due."""
+    if not event.new:
+        return
+    spec = ctx.scenario.pending
+    age = ctx.now() - event.created_at
+    if spec.lifetime is not None and age >= spec.lifetime:
+        answer(ctx, event, "expired", by="scenario")
+        return
+    if spec.outcome is None:
+        ctx.ns.save_event(event)
+        return
+    waits = [
+        spec.after_polls is not None and event.polls >= spec.after_polls,
+        spec.after_seconds is not None and age >= spec.after_seconds,
+    ]
+    if any(waits) or (spec.after_polls is None and spec.after_seconds is None):
+        answer(ctx, event, spec.outcome, by=spec.by or "scenario")
+    else:
+        ctx.ns.save_event(event)
+
+
+ANSWERS = ("approved", "denied", "expired")
+
+
+def answer(ctx: Context, event: Event, outcome: str, *, by: str) -> Event:
+    """Settle a waiting event without a device signature: a scenario's
+    outcome, or the admin API acting as the user's phone."""
+    if outcome not in ANSWERS:
+        raise InvalidRequest(
+            f"Outcome must be one of {', '.join(ANSWERS)}; got {outcome!r}."
+        )
+    if not event.new:
+        raise InvalidRequest(
+            f"Event {event.id} was already answered.", type="event_answered"
+        )
+    event.new = False
+    event.approved = outcome == "approved"
+    event.expired = outcome == "expired"
+    event.answered_by = by
+    event.updated_at = ctx.now()
+    ctx.ns.save_event(event)
+    logger.info("event %s %s by %s", event.id, outcome, by)
+    return event
+
+
+def newest_pending(ctx: Context, user: User) -> Event | None:
     """The newest event of ``user`` still waiting for an answer."""
-    pending = [e for e in ns.events() if e.user_id == user.id and e.new]
-    return pending[-1] if pending else None
+    for event in reversed(ctx.ns.events()):
+        if event.user_id == user.id and event.new:
+            _play_scenario(ctx, event)
+            if event.new:
+                return event
+    return None
 
 
-def respond(rt: Runtime, ns: Namespace, event: Event, request: EventRequest) -> Event:
+def respond(ctx: Context, event: Event, request: EventRequest) -> Event:
     """``POST /event/respond/<id>``: a trusted device approves or rejects.
 
     The signed message uses the pending event's own name and timestamp. A
     signature that does not verify leaves the event pending.
     """
-    _check_issuer(ns, request)
-    user = find_user(ns, request.user_ref)
+    _check_issuer(ctx, request)
+    user = find_user(ctx.ns, request.user_ref)
     if user.id != event.user_id:
         raise InvalidRequest(
             f"Event {event.id} belongs to another user than {request.user_ref!r}."
         )
+    if event.expired:
+        raise InvalidRequest(f"Event {event.id} expired.", type="event_expired")
     if not event.new:
         raise InvalidRequest(
             f"Event {event.id} was already answered.", type="event_answered"
@@ -259,20 +313,12 @@ def respond(rt: Runtime, ns: Namespace, event: Event, request: EventRequest) -> 
     if verdict:
         logger.info("response to event %s ignored: %s", event.id, verdict)
         return event
-    event.new = False
-    event.approved = request.approved
-    event.updated_at = rt.clock.now()
-    ns.save_event(event)
-    logger.info(
-        "event %s %s by a trusted device",
-        event.id,
-        "approved" if event.approved else "rejected",
-    )
-    return event
+    outcome = "approved" if request.approved else "denied"
+    return answer(ctx, event, outcome, by=key.device_name or "a trusted device")
 
 
 def event_json(
-    rt: Runtime, ns: Namespace, event: Event, *, with_token: bool = False
+    ctx: Context, event: Event, *, with_token: bool = False
 ) -> dict[str, Any]:
     """The Event object, signed; with ``oauth_token`` when asked for and approved."""
     message = event_signature_message(
@@ -284,13 +330,25 @@ def event_json(
         event.new,
         event.approved,
     )
-    body = event.to_json(rt.keys.sign_event_message(message))
+    body = event.to_json(ctx.runtime.keys.sign_event_message(message))
     if with_token and event.approved:
         if event.oauth_token is None:
-            user = ns.get_user(event.user_id)
+            user = ctx.ns.get_user(event.user_id)
             if user is None:
                 raise NotFound(f"The user of event {event.id} no longer exists.")
-            event.oauth_token = rt.tokens.issue(ns, user, event.method)
-            ns.save_event(event)
+            event.oauth_token = ctx.tokens.issue(ctx, user, event.method)
+            ctx.ns.save_event(event)
         body["oauth_token"] = event.oauth_token
+    return body
+
+
+def admin_json(ctx: Context, event: Event) -> dict[str, Any]:
+    """The Event object with the mock's bookkeeping, for ``/_mock/events``."""
+    body = event_json(ctx, event)
+    body.update(
+        api_key=ctx.api_key,
+        polls=event.polls,
+        answered_by=event.answered_by,
+        expired=event.expired,
+    )
     return body

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request
 
 from . import verify
-from .api.common import namespace, runtime
+from .api.common import context
 from .errors import InvalidRequest
 
 bp = Blueprint("hosted_page", __name__)
@@ -23,5 +23,5 @@ def login_page():
     api_key = params.get("api_key", "")
     if not api_key:
         raise InvalidRequest("Query parameter 'api_key' is required.")
-    with namespace(api_key) as ns:
-        return redirect(verify.start_login(runtime(), ns, params), code=302)
+    with context(api_key) as ctx:
+        return redirect(verify.start_login(ctx, params), code=302)

@@ -123,6 +123,11 @@ class Event:
     # Minted once, when a poller first sees the event approved, so that
     # repeated polls return the same tokens.
     oauth_token: dict[str, Any] | None = None
+    # The mock's own bookkeeping, never sent to SDKs: how often the
+    # requester polled, who answered, and whether it expired unanswered.
+    polls: int = 0
+    answered_by: str | None = None
+    expired: bool = False
 
     def to_json(self, signature: str) -> dict[str, Any]:
         created = iso(self.created_at)

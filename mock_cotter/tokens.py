@@ -7,10 +7,11 @@ the same family, so a reused token can revoke them all.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,12 +19,14 @@ from jwt.algorithms import ECAlgorithm
 from jwt.api_jws import PyJWS
 from jwt.utils import der_to_raw_signature
 
-from .clock import Clock
 from .config import Settings
 from .errors import InvalidGrant
 from .keys import KeySet
 from .models import RefreshToken, User
 from .store import Namespace
+
+if TYPE_CHECKING:
+    from .runtime import Context
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,16 @@ RESERVED_CLAIMS = frozenset(
     {"aud", "exp", "iat", "iss", "jti", "sub", "type", "scope", "client_user_id"}
 )
 INVALID_REFRESH = "Refresh token is not valid"
+# Broken tokens that POST /_mock/tokens mints by name, for testing verifiers.
+NEGATIVE_VARIANTS = (
+    "expired",
+    "not-yet-valid",
+    "wrong-audience",
+    "wrong-issuer",
+    "unknown-kid",
+    "alg-none",
+    "tampered-signature",
+)
 
 
 class _DeterministicES256(ECAlgorithm):
@@ -45,10 +58,9 @@ class _DeterministicES256(ECAlgorithm):
 class TokenIssuer:
     """Mints and refreshes the ``oauth_token`` objects Cotter returned."""
 
-    def __init__(self, settings: Settings, keys: KeySet, clock: Clock):
+    def __init__(self, settings: Settings, keys: KeySet):
         self.settings = settings
         self.keys = keys
-        self.clock = clock
         self._jws = PyJWS(algorithms=[])
         self._jws.register_algorithm("ES256", _DeterministicES256(ECAlgorithm.SHA256))
 
@@ -63,7 +75,7 @@ class TokenIssuer:
 
     def access_claims(
         self,
-        ns: Namespace,
+        ctx: Context,
         user: User,
         auth_method: str,
         now: int,
@@ -71,14 +83,14 @@ class TokenIssuer:
         extra: dict[str, Any],
     ) -> dict[str, Any]:
         claims = {
-            "aud": ns.api_key,
+            "aud": ctx.api_key,
             "authentication_method": auth_method,
             "client_user_id": user.client_user_id,
             "exp": now + lifetime,
             "iat": now,
             "identifier": user.identifier,
             "iss": self.settings.issuer,
-            "jti": ns.ids.uuid(),
+            "jti": ctx.ns.ids.uuid(),
             "scope": "access",
             "sub": user.id,
             "type": "access_token",
@@ -87,10 +99,10 @@ class TokenIssuer:
         return claims
 
     def id_claims(
-        self, ns: Namespace, user: User, now: int, lifetime: int, auth_time: float
+        self, ctx: Context, user: User, now: int, lifetime: int, auth_time: float
     ) -> dict[str, Any]:
         return {
-            "aud": ns.api_key,
+            "aud": ctx.api_key,
             # A string: Flutter assigns it to a String? field.
             "auth_time": str(int(auth_time)),
             "client_user_id": user.client_user_id,
@@ -98,14 +110,23 @@ class TokenIssuer:
             "iat": now,
             "identifier": user.identifier,
             "iss": self.settings.issuer,
-            "jti": ns.ids.uuid(),
+            "jti": ctx.ns.ids.uuid(),
             "sub": user.id,
             "type": "id_token",
         }
 
+    def lifetimes(self, ctx: Context) -> tuple[int, int, int]:
+        """Access, ID and refresh lifetimes: the scenario's, else the settings'."""
+        spec = ctx.scenario.tokens
+        return (
+            spec.access_token_lifetime or self.settings.access_token_lifetime,
+            spec.id_token_lifetime or self.settings.id_token_lifetime,
+            spec.refresh_token_lifetime or self.settings.refresh_token_lifetime,
+        )
+
     def issue(
         self,
-        ns: Namespace,
+        ctx: Context,
         user: User,
         auth_method: str,
         *,
@@ -113,16 +134,19 @@ class TokenIssuer:
         lifetime: int | None = None,
         family: str | None = None,
         auth_time: float | None = None,
+        variant: str | None = None,
     ) -> dict[str, Any]:
         """A fresh ``oauth_token`` object for ``user``, with a new refresh token.
 
         Without ``family`` this is a new login and starts a new family.
+        ``variant`` names a broken token from :data:`NEGATIVE_VARIANTS`.
         """
-        now = self.clock.seconds()
-        extra = {
-            k: v for k, v in (extra_claims or {}).items() if k not in RESERVED_CLAIMS
-        }
-        access_lifetime = lifetime or self.settings.access_token_lifetime
+        ns = ctx.ns
+        now = ctx.clock.seconds()
+        access_lifetime, id_lifetime, refresh_lifetime = self.lifetimes(ctx)
+        access_lifetime = lifetime or access_lifetime
+        extra = {**ctx.scenario.tokens.extra_claims, **(extra_claims or {})}
+        extra = {k: v for k, v in extra.items() if k not in RESERVED_CLAIMS}
         auth_time = now if auth_time is None else auth_time
         refresh = RefreshToken(
             id=ns.next_id("refresh"),
@@ -131,33 +155,66 @@ class TokenIssuer:
             user_id=user.id,
             auth_method=auth_method,
             created_at=now,
-            expires_at=now + self.settings.refresh_token_lifetime,
+            expires_at=now + refresh_lifetime,
             auth_time=auth_time,
             extra_claims=extra,
         )
         ns.save_refresh_token(refresh)
-        access = self.access_claims(ns, user, auth_method, now, access_lifetime, extra)
-        id_claims = self.id_claims(
-            ns, user, now, self.settings.id_token_lifetime, auth_time
+
+        issued_at = now
+        if variant == "expired" or (
+            refresh.id == 1 and ctx.scenario.tokens.first_access_token_expired
+        ):
+            # Issued long enough ago to have expired a minute before now.
+            issued_at = now - access_lifetime - 60
+        elif variant == "not-yet-valid":
+            issued_at = now + 3600
+        access = self.access_claims(
+            ctx, user, auth_method, issued_at, access_lifetime, extra
         )
+        id_claims = self.id_claims(ctx, user, issued_at, id_lifetime, auth_time)
+        if variant == "not-yet-valid":
+            access["nbf"] = id_claims["nbf"] = issued_at
         return {
-            "access_token": self.encode(access),
+            "access_token": self._sign(access, variant),
             "auth_method": auth_method,
             "expires_in": access_lifetime,
-            "id_token": self.encode(id_claims),
+            "id_token": self._sign(id_claims, variant),
             "refresh_token": refresh.value,
             "token_type": "Bearer",
         }
 
-    def refresh(self, ns: Namespace, value: str) -> dict[str, Any]:
+    def _sign(self, claims: dict[str, Any], variant: str | None) -> str:
+        if variant == "wrong-audience":
+            claims["aud"] = f"not-{claims['aud']}"
+        elif variant == "wrong-issuer":
+            claims["iss"] = "https://issuer.invalid"
+        if variant == "unknown-kid":
+            return self.encode(claims, {"kid": "SPACE_JWT_PUBLIC:UNKNOWN"})
+        if variant == "alg-none":
+            header = _b64url(b'{"alg":"none","typ":"JWT"}')
+            body = _b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True))
+            return f"{header}.{body}."
+        token = self.encode(claims)
+        if variant == "tampered-signature":
+            head, body, signature = token.split(".")
+            # Flip bits in the middle of r: still well-formed, never valid.
+            middle = len(signature) // 4
+            flipped = "A" if signature[middle] != "A" else "B"
+            signature = signature[:middle] + flipped + signature[middle + 1 :]
+            token = f"{head}.{body}.{signature}"
+        return token
+
+    def refresh(self, ctx: Context, value: str) -> dict[str, Any]:
         """Exchange a refresh token for a new ``oauth_token`` object.
 
         The presented token is used up. Presenting a used token again revokes
-        its whole family, unless ``refresh_reuse`` is ``allow``.
+        its whole family, unless reuse is allowed (setting or scenario).
         """
-        token = self.find(ns, value)
-        if token.used and self.settings.refresh_reuse == "revoke":
-            revoked = self.revoke_family(ns, token.family)
+        token = self.find(ctx, value)
+        reuse = ctx.scenario.refresh.reuse or self.settings.refresh_reuse
+        if token.used and reuse == "revoke":
+            revoked = self.revoke_family(ctx.ns, token.family)
             logger.info(
                 "refresh token %s reused: revoked %d tokens of its family",
                 token.id,
@@ -167,13 +224,13 @@ class TokenIssuer:
                 f"{INVALID_REFRESH}: it was already used, so every token "
                 "descending from the same login is now revoked."
             )
-        user = ns.get_user(token.user_id)
+        user = ctx.ns.get_user(token.user_id)
         if user is None:
             raise InvalidGrant(f"{INVALID_REFRESH}: its user no longer exists.")
         token.used = True
-        ns.save_refresh_token(token)
+        ctx.ns.save_refresh_token(token)
         return self.issue(
-            ns,
+            ctx,
             user,
             token.auth_method,
             extra_claims=token.extra_claims,
@@ -181,22 +238,19 @@ class TokenIssuer:
             auth_time=token.auth_time,
         )
 
-    def find(self, ns: Namespace, value: str) -> RefreshToken:
+    def find(self, ctx: Context, value: str) -> RefreshToken:
         """The live refresh token ``value`` names, or :class:`InvalidGrant`."""
         token_id, _, secret = value.partition(":")
-        token = (
-            ns.get_refresh_token(int(token_id))
-            if token_id.isascii() and token_id.isdigit()
-            else None
-        )
+        is_number = token_id.isascii() and token_id.isdigit()
+        token = ctx.ns.get_refresh_token(int(token_id)) if is_number else None
         # cotter-js stops retrying only when the message contains "not valid".
         if token is None or not hmac.compare_digest(
             token.secret.encode(), secret.encode()
         ):
             raise InvalidGrant(INVALID_REFRESH)
-        if token.revoked:
+        if token.revoked or ctx.scenario.refresh.revoked:
             raise InvalidGrant(f"{INVALID_REFRESH}: it was revoked.")
-        if token.expires_at <= self.clock.now():
+        if token.expires_at <= ctx.now():
             raise InvalidGrant(f"{INVALID_REFRESH}: it expired.")
         return token
 
@@ -206,3 +260,8 @@ class TokenIssuer:
             token.revoked = True
             ns.save_refresh_token(token)
         return len(tokens)
+
+
+def _b64url(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import Conflict, InvalidRequest, NotFound
 from .models import BIOMETRIC, METHODS, PIN, Method, User
-from .runtime import Runtime
+from .runtime import Context
 from .signatures import (
     DEVICE_ALGORITHMS,
     InvalidPublicKey,
@@ -19,10 +19,9 @@ from .store import Namespace
 logger = logging.getLogger(__name__)
 
 
-def create_user(
-    rt: Runtime, ns: Namespace, identifier: str, client_user_id: str = ""
-) -> User:
+def create_user(ctx: Context, identifier: str, client_user_id: str = "") -> User:
     """A new user. Without a ``client_user_id`` it equals the new user's ID."""
+    ns = ctx.ns
     if not identifier:
         raise InvalidRequest("An identifier is required to create a user.")
     if ns.user_by_identifier(identifier) is not None:
@@ -31,7 +30,7 @@ def create_user(
     if client_user_id and find_user(ns, client_user_id, required=False):
         raise Conflict("User already exists", type="user_exists")
 
-    now = rt.clock.now()
+    now = ctx.now()
     user_id = ns.ids.uuid()
     user = User(
         id=user_id,
@@ -57,9 +56,9 @@ def find_user(ns: Namespace, reference: str, *, required: bool = True) -> User |
     return user
 
 
-def get_or_create_user(rt: Runtime, ns: Namespace, identifier: str) -> User:
-    user = ns.user_by_identifier(identifier)
-    return user if user is not None else create_user(rt, ns, identifier)
+def get_or_create_user(ctx: Context, identifier: str) -> User:
+    user = ctx.ns.user_by_identifier(identifier)
+    return user if user is not None else create_user(ctx, identifier)
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class MethodUpdate:
     current_code: str | None = None
 
 
-def update_method(rt: Runtime, ns: Namespace, user: User, update: MethodUpdate) -> User:
+def update_method(ctx: Context, user: User, update: MethodUpdate) -> User:
     """Enroll, change or remove one method of ``user``."""
     if update.method not in METHODS:
         allowed = ", ".join(METHODS)
@@ -84,9 +83,9 @@ def update_method(rt: Runtime, ns: Namespace, user: User, update: MethodUpdate) 
             f"Field 'method' must be one of {allowed}; got {update.method!r}."
         )
     if update.method == PIN:
-        _update_pin(user, update, rt.clock.now())
+        _update_pin(user, update, ctx.now())
     elif update.enrolled:
-        _enroll_key(user, update, rt.clock.now())
+        _enroll_key(user, update, ctx.now())
     else:
         key = normalize_key(update.code)
         before = len(user.methods)
@@ -100,8 +99,8 @@ def update_method(rt: Runtime, ns: Namespace, user: User, update: MethodUpdate) 
                 "%s key to remove was not enrolled for %s", update.method, user.id
             )
 
-    user.updated_at = rt.clock.now()
-    ns.save_user(user)
+    user.updated_at = ctx.now()
+    ctx.ns.save_user(user)
     return user
 
 

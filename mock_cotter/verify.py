@@ -12,9 +12,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidGrant, InvalidRequest
 from .models import Challenge, iso
-from .runtime import Runtime
+from .runtime import Context
+from .seeding import made_up
 from .signatures import identity_signature_message
-from .store import Namespace
 from .users import get_or_create_user
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ IDENTITY_LIFETIME = 30 * 24 * 3600
 CODE_LIFETIME = 600
 
 
-def start_login(rt: Runtime, ns: Namespace, params: dict[str, str]) -> str:
+def start_login(ctx: Context, params: dict[str, str]) -> str:
     """What the hosted page does once the user has proved who they are:
     the URL it redirects back to, with ``code``, ``state`` and ``challenge_id``.
 
@@ -48,7 +48,9 @@ def start_login(rt: Runtime, ns: Namespace, params: dict[str, str]) -> str:
     if auth_method not in LOGIN_METHODS:
         auth_method = "OTP"
 
-    identifier = params.get("input") or _made_up_identifier(ns, identifier_type)
+    ns = ctx.ns
+    kind = "phone" if identifier_type == "PHONE" else "email"
+    identifier = params.get("input") or made_up(ctx, kind)
     challenge = Challenge(
         id=ns.next_id("challenge"),
         code=ns.ids.secret(32),
@@ -57,7 +59,7 @@ def start_login(rt: Runtime, ns: Namespace, params: dict[str, str]) -> str:
         identifier=identifier,
         identifier_type=identifier_type,
         auth_method=auth_method,
-        created_at=rt.clock.now(),
+        created_at=ctx.now(),
     )
     ns.save_challenge(challenge)
     logger.info("hosted login for %s, challenge %s", identifier, challenge.id)
@@ -75,17 +77,6 @@ def _add_query(url: str, params: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def _made_up_identifier(ns: Namespace, identifier_type: str) -> str:
-    # Faker is slow to import; only a login without `input` needs it.
-    from faker import Faker
-
-    fake = Faker()
-    fake.seed_instance(ns.ids.integer())
-    if identifier_type == "PHONE":
-        return fake.numerify("+1##########")
-    return fake.email()
-
-
 def pkce_challenge(verifier: str) -> str:
     """base64url, unpadded, of SHA-256 of the verifier: what every SDK sends."""
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
@@ -93,8 +84,7 @@ def pkce_challenge(verifier: str) -> str:
 
 
 def get_identity(
-    rt: Runtime,
-    ns: Namespace,
+    ctx: Context,
     *,
     code_verifier: str,
     authorization_code: str,
@@ -103,8 +93,9 @@ def get_identity(
 ) -> dict[str, Any]:
     """``POST /verify/get_identity``: trade the page's code for the user,
     a signed identity token and an ``oauth_token``."""
+    ns = ctx.ns
     challenge = ns.get_challenge(authorization_code)
-    now = rt.clock.now()
+    now = ctx.now()
     if challenge is None or challenge.id != challenge_id:
         raise InvalidGrant("The authorization code is not valid.")
     if challenge.used:
@@ -120,7 +111,7 @@ def get_identity(
     challenge.used = True
     ns.save_challenge(challenge)
 
-    user = get_or_create_user(rt, ns, challenge.identifier)
+    user = get_or_create_user(ctx, challenge.identifier)
     expire_at = str(int(now + IDENTITY_LIFETIME))
     message = identity_signature_message(
         challenge.identifier, challenge.identifier_type, ns.api_key, expire_at
@@ -146,9 +137,9 @@ def get_identity(
             "identifier": challenge.identifier,
             "identifier_type": challenge.identifier_type,
             "receiver": ns.api_key,
-            "signature": rt.keys.sign_event_message(message),
+            "signature": ctx.runtime.keys.sign_event_message(message),
             "timestamp": str(int(now)),
         },
         "user": user.to_json(ns.api_key),
-        "oauth_token": rt.tokens.issue(ns, user, challenge.auth_method),
+        "oauth_token": ctx.tokens.issue(ctx, user, challenge.auth_method),
     }

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import jwt
 import requests
+
+from mock_cotter.keys import KeySet
 
 
 def start_serve(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
@@ -102,3 +107,137 @@ def test_help_lists_every_setting_with_its_variable():
     assert result.returncode == 0
     for variable in ("MOCK_COTTER_SEED", "MOCK_COTTER_KEY_FILE", "MOCK_COTTER_PORT"):
         assert variable in result.stdout
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mock_cotter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_keys_prints_the_bundled_public_keys():
+    result = run_cli("keys")
+
+    keys = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert keys["source"] == "bundled test keys"
+    assert keys["jwks"]["keys"][0]["kid"].startswith("SPACE_JWT_PUBLIC:")
+    assert keys["jwt_public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_keys_generate_writes_a_file_that_serve_and_keys_accept(tmp_path):
+    path = tmp_path / "keys.json"
+
+    written = run_cli("keys", "generate", str(path), "--seed", "5")
+    shown = run_cli("keys", "--key-file", str(path))
+    again = run_cli("keys", "generate", str(path))
+
+    assert written.returncode == 0
+    assert json.loads(shown.stdout)["jwks"] == KeySet.generate(5).jwks()
+    assert again.returncode == 2
+    assert "--force" in again.stderr
+
+
+def test_token_mints_an_access_token_that_verifies_with_the_keys():
+    result = run_cli(
+        "token",
+        "--api-key",
+        "backend-key",
+        "--identifier",
+        "cli@example.com",
+        "--claims",
+        '{"role": "admin"}',
+        "--access-token",
+    )
+
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(
+        result.stdout.strip(),
+        jwt.PyJWK(KeySet.load().jwk()),
+        algorithms=["ES256"],
+        audience="backend-key",
+    )
+    assert claims["identifier"] == "cli@example.com"
+    assert claims["role"] == "admin"
+
+
+def test_token_through_a_running_server_gives_a_refresh_token_it_accepts(server):
+    result = run_cli(
+        "token", "--api-key", "cli-key", "--identifier", "c@x.io", "--url", server.url
+    )
+    token = json.loads(result.stdout)
+
+    refreshed = requests.post(
+        server.api_url + "/token/cli-key",
+        json={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        headers={"API_KEY_ID": "cli-key"},
+        timeout=10,
+    )
+
+    assert refreshed.status_code == 200
+
+
+def test_token_with_bad_claims_exits_2():
+    result = run_cli(
+        "token", "--api-key", "k", "--identifier", "a@b.c", "--claims", "["
+    )
+
+    assert result.returncode == 2
+    assert "--claims" in result.stderr
+
+
+def test_fixtures_check_passes_the_bundled_files():
+    folder = Path(__file__).parent.parent / "fixtures"
+
+    result = run_cli("fixtures", "check", str(folder))
+
+    assert result.returncode == 0, result.stderr
+    assert f"ok: {folder / 'denied.yaml'} (scenario denied)" in result.stdout
+
+
+def test_fixtures_check_reports_every_problem_with_file_and_line(tmp_path):
+    (tmp_path / "good.yaml").write_text("description: fine\n")
+    (tmp_path / "typo.yaml").write_text("pending:\n  outcom: approved\n")
+    (tmp_path / "syntax.yaml").write_text("pending: [\n")
+
+    result = run_cli("fixtures", "check", str(tmp_path))
+
+    assert result.returncode == 1
+    assert "typo.yaml" in result.stderr
+    assert "line 2: pending.outcom: unknown field; allowed here:" in result.stderr
+    assert "syntax.yaml" in result.stderr
+    assert "YAML syntax error" in result.stderr
+    assert "2 of 3 files are invalid" in result.stderr
+
+
+def test_fixtures_schema_prints_the_published_schema():
+    result = run_cli("fixtures", "schema")
+
+    schema_file = Path(__file__).parent.parent / "fixtures" / "scenario.schema.json"
+    published = json.loads(schema_file.read_text())
+    assert json.loads(result.stdout) == published
+
+
+def test_serve_with_an_unknown_scenario_exits_2_listing_the_known_ones():
+    result = run_cli("serve", "--port", "0", "--scenario", "nope")
+
+    assert result.returncode == 2
+    assert "Unknown scenario 'nope'" in result.stderr
+    assert "denied" in result.stderr
+
+
+def test_serve_logs_json_lines_when_asked():
+    process, url = start_serve("--log-format", "json", "--scenario", "denied")
+    try:
+        requests.get(url + "/_mock/health", timeout=10)
+    finally:
+        _, stderr = stop(process)
+
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    started = next(line for line in lines if "listening on" in line["message"])
+    assert "scenario: denied" in started["message"]
+    assert "keys: bundled test keys" in started["message"]

@@ -10,9 +10,9 @@ from urllib.parse import unquote, unquote_plus
 
 from flask import Response, current_app, request
 
-from ..errors import Forbidden, InvalidRequest, Unauthorized
-from ..runtime import Runtime
-from ..store import Namespace
+from ..errors import ConfigError, Forbidden, InvalidRequest, Unauthorized
+from ..runtime import Context, Runtime
+from ..scenarios import Scenario
 
 API_KEY_HEADER = "API_KEY_ID"
 
@@ -43,11 +43,25 @@ def api_key(fallback: str | None = None) -> str:
     return key
 
 
+SCENARIO_HEADER = "X-Mock-Cotter-Scenario"
+
+
+def header_scenario() -> Scenario | None:
+    """The scenario a request asks for, for itself only."""
+    name = request.headers.get(SCENARIO_HEADER, "").strip()
+    if not name:
+        return None
+    try:
+        return runtime().library.get(name)
+    except ConfigError as exc:
+        raise InvalidRequest(f"{SCENARIO_HEADER}: {exc}") from None
+
+
 @contextlib.contextmanager
-def namespace(fallback: str | None = None) -> Iterator[Namespace]:
-    """The caller's namespace, locked while the view runs."""
-    with runtime().store.session(api_key(fallback)) as ns:
-        yield ns
+def context(fallback: str | None = None) -> Iterator[Context]:
+    """The caller's :class:`Context`, its namespace locked while the view runs."""
+    with runtime().context(api_key(fallback), header_scenario()) as ctx:
+        yield ctx
 
 
 def is_whole_number(text: str) -> bool:

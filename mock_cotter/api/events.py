@@ -8,10 +8,9 @@ from .. import events, users
 from ..errors import InvalidRequest
 from .common import (
     Body,
+    context,
     is_whole_number,
     json_null,
-    namespace,
-    runtime,
     wants_token,
 )
 
@@ -76,36 +75,32 @@ def _event_id(raw: str) -> int:
 def create_event():
     """E1: an event approved by a trusted device, biometric key or PIN."""
     request_ = _event_request(signed=True)
-    rt = runtime()
-    with namespace() as ns:
-        event = events.create_approved(rt, ns, request_)
-        return events.event_json(rt, ns, event, with_token=wants_token())
+    with context() as ctx:
+        event = events.create_approved(ctx, request_)
+        return events.event_json(ctx, event, with_token=wants_token())
 
 
 def create_pending_event():
     """E2: an untrusted device asks a trusted one for approval."""
     request_ = _event_request(signed=False)
-    rt = runtime()
-    with namespace() as ns:
-        event = events.create_pending(rt, ns, request_)
-        return events.event_json(rt, ns, event)
+    with context() as ctx:
+        event = events.create_pending(ctx, request_)
+        return events.event_json(ctx, event)
 
 
 def get_event(event_id: str):
     """E3: the untrusted device polls; tokens come once it is approved."""
-    rt = runtime()
-    with namespace() as ns:
-        event = events.get_event(ns, _event_id(event_id))
-        return events.event_json(rt, ns, event, with_token=wants_token())
+    with context() as ctx:
+        event = events.get_event(ctx, _event_id(event_id), poll=True)
+        return events.event_json(ctx, event, with_token=wants_token())
 
 
 def _newest_pending(user_ref: str):
-    rt = runtime()
-    with namespace() as ns:
-        user = users.find_user(ns, user_ref)
-        event = events.newest_pending(ns, user)
+    with context() as ctx:
+        user = users.find_user(ctx.ns, user_ref)
+        event = events.newest_pending(ctx, user)
         # JSON null when nothing waits: Flutter, iOS and RN all test for it.
-        return events.event_json(rt, ns, event) if event else json_null()
+        return events.event_json(ctx, event) if event else json_null()
 
 
 def get_new_event(user_ref: str):
@@ -127,8 +122,7 @@ def get_new_event_by_query():
 def respond_to_event(event_id: str):
     """E5: a trusted device approves or rejects a pending event."""
     request_ = _event_request(signed=True)
-    rt = runtime()
-    with namespace() as ns:
-        event = events.get_event(ns, _event_id(event_id))
-        event = events.respond(rt, ns, event, request_)
-        return events.event_json(rt, ns, event)
+    with context() as ctx:
+        event = events.get_event(ctx, _event_id(event_id))
+        event = events.respond(ctx, event, request_)
+        return events.event_json(ctx, event)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..models import iso
-from .common import namespace, runtime
+from .common import context
 
 
 def register(bp: Blueprint) -> None:
@@ -15,20 +15,20 @@ def register(bp: Blueprint) -> None:
 
 def notification_company():
     """An empty OneSignal ``app_id``, so iOS does not set up push."""
-    with namespace() as ns:
+    with context() as ctx:
         return {
             "ID": 1,
-            "created_at": iso(runtime().clock.now()),
-            "company_id": ns.api_key,
+            "created_at": iso(ctx.now()),
+            "company_id": ctx.api_key,
             "app_id": "",
         }
 
 
 def rules():
     """Android's (unused) rules call: no restrictions."""
-    with namespace() as ns:
+    with context() as ctx:
         return {
-            "CompanyID": ns.api_key,
+            "CompanyID": ctx.api_key,
             "on_premise_url": "",
             "allowed_methods": [],
             "on_premise_deployment": {},

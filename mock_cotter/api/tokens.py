@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..errors import InvalidGrant, InvalidRequest
 from ..tokens import INVALID_REFRESH
-from .common import Body, namespace, runtime
+from .common import Body, context, runtime
 
 # Cotter's web SDK keeps the refresh token in an httpOnly cookie; the real
 # cookie's name was never published, so this one is the mock's own.
@@ -56,8 +56,8 @@ def refresh(path_key: str | None = None):
             f"{INVALID_REFRESH}: no refresh_token in the body or cookie.",
             type="invalid_grant",
         )
-    with namespace(path_key) as ns:
-        token = runtime().tokens.refresh(ns, value)
+    with context(path_key) as ctx:
+        token = ctx.tokens.refresh(ctx, value)
     response = jsonify(token)
     if REFRESH_COOKIE in request.cookies:
         set_refresh_cookie(response, token["refresh_token"])
@@ -68,11 +68,11 @@ def logout(path_key: str):
     """T4: the web SDK's logout; clears the cookie and revokes its token."""
     value = request.cookies.get(REFRESH_COOKIE, "")
     revoked = 0
-    with namespace(path_key) as ns:
+    with context(path_key) as ctx:
         if value:
-            tokens = runtime().tokens
+            tokens = ctx.tokens
             try:
-                revoked = tokens.revoke_family(ns, tokens.find(ns, value).family)
+                revoked = tokens.revoke_family(ctx.ns, tokens.find(ctx, value).family)
             except InvalidGrant:
                 revoked = 0
     response = jsonify({"success": True, "revoked": revoked})

@@ -7,14 +7,13 @@ from flask import Blueprint, request
 from .. import users
 from ..errors import InvalidRequest
 from ..models import METHODS, unknown_user_json
+from ..runtime import Context
 from ..signatures import InvalidPublicKey, decode_url_public_key
-from ..store import Namespace
 from .common import (
     Body,
+    context,
     is_whole_number,
-    namespace,
     raw_query_param,
-    runtime,
     wants_token,
 )
 
@@ -49,12 +48,10 @@ def register(bp: Blueprint) -> None:
     )
 
 
-def _user_answer(
-    ns: Namespace, user: users.User, *, with_token: bool, auth_method: str
-):
-    body = user.to_json(ns.api_key)
+def _user_answer(ctx: Context, user: users.User, *, with_token: bool, auth_method: str):
+    body = user.to_json(ctx.api_key)
     if with_token:
-        body["oauth_token"] = runtime().tokens.issue(ns, user, auth_method)
+        body["oauth_token"] = ctx.tokens.issue(ctx, user, auth_method)
     return body
 
 
@@ -78,15 +75,15 @@ def create_user():
             "'client_user_id' with 'identifiers').",
             type="missing_field",
         )
-    with namespace() as ns:
-        user = users.create_user(runtime(), ns, identifier, client_user_id)
+    with context() as ctx:
+        user = users.create_user(ctx, identifier, client_user_id)
         if identifiers:
             user.identifiers = list(identifiers)
-            ns.save_user(user)
+            ctx.ns.save_user(user)
         # Which method a token minted at sign-up reports is not documented;
         # the device sign-up flow is the one that asks for it.
         return _user_answer(
-            ns, user, with_token=wants_token(), auth_method="TRUSTED_DEVICE"
+            ctx, user, with_token=wants_token(), auth_method="TRUSTED_DEVICE"
         )
 
 
@@ -98,7 +95,8 @@ def get_user_by_identifier():
         raise InvalidRequest(
             "Query parameter 'identifier' is required.", type="missing_field"
         )
-    with namespace() as ns:
+    with context() as ctx:
+        ns = ctx.ns
         for identifier in candidates:
             user = ns.user_by_identifier(identifier)
             if user is not None:
@@ -108,8 +106,8 @@ def get_user_by_identifier():
 
 def get_user(user_ref: str):
     """U3, by client user id or Cotter ID."""
-    with namespace() as ns:
-        return users.find_user(ns, user_ref).to_json(ns.api_key)
+    with context() as ctx:
+        return users.find_user(ctx.ns, user_ref).to_json(ctx.api_key)
 
 
 def list_users():
@@ -118,8 +116,9 @@ def list_users():
     if not is_whole_number(page):
         raise InvalidRequest(f"Query parameter 'page' must be 0 or more, got {page!r}.")
     start = int(page) * PAGE_SIZE
-    with namespace() as ns:
-        return [u.to_json(ns.api_key) for u in ns.users()[start : start + PAGE_SIZE]]
+    with context() as ctx:
+        page_users = ctx.ns.users()[start : start + PAGE_SIZE]
+        return [u.to_json(ctx.api_key) for u in page_users]
 
 
 def _method_update() -> users.MethodUpdate:
@@ -136,22 +135,22 @@ def _method_update() -> users.MethodUpdate:
     )
 
 
-def _apply_update(ns: Namespace, user: users.User, update, *, with_token: bool):
+def _apply_update(ctx: Context, user: users.User, update, *, with_token: bool):
     if update.enrolled and not update.code:
         raise InvalidRequest(
             "Field 'code' is required: the public key, or the PIN.",
             type="missing_field",
         )
-    user = users.update_method(runtime(), ns, user, update)
-    return _user_answer(ns, user, with_token=with_token, auth_method=update.method)
+    user = users.update_method(ctx, user, update)
+    return _user_answer(ctx, user, with_token=with_token, auth_method=update.method)
 
 
 def update_method(user_ref: str):
     """M1, ``PUT /user/<client_user_id>``."""
     update = _method_update()
-    with namespace() as ns:
-        user = users.find_user(ns, user_ref)
-        return _apply_update(ns, user, update, with_token=wants_token())
+    with context() as ctx:
+        user = users.find_user(ctx.ns, user_ref)
+        return _apply_update(ctx, user, update, with_token=wants_token())
 
 
 def update_method_by_cotter_id():
@@ -166,9 +165,9 @@ def update_method_by_cotter_id():
             "Query parameter 'cotter_user_id' is required.", type="missing_field"
         )
     update = _method_update()
-    with namespace() as ns:
-        user = users.find_user(ns, user_ref)
-        return _apply_update(ns, user, update, with_token=update.enrolled)
+    with context() as ctx:
+        user = users.find_user(ctx.ns, user_ref)
+        return _apply_update(ctx, user, update, with_token=update.enrolled)
 
 
 def _enrolled_answer(method: str, enrolled: bool):
@@ -188,15 +187,15 @@ def check_enrolled(user_ref: str, method: str, encoded_key: str | None = None):
     """M3. A key that is not enrolled is a 200 with ``enrolled: false``: an
     error here breaks iOS's and Flutter's login."""
     key = _decode_key(encoded_key) if encoded_key else None
-    with namespace() as ns:
-        user = users.find_user(ns, user_ref)
+    with context() as ctx:
+        user = users.find_user(ctx.ns, user_ref)
         return _enrolled_answer(method, users.is_enrolled(user, method, key))
 
 
 def check_enrolled_any(user_ref: str, method: str):
     """M5: is ``method`` enrolled on any device."""
-    with namespace() as ns:
-        user = users.find_user(ns, user_ref)
+    with context() as ctx:
+        user = users.find_user(ctx.ns, user_ref)
         return _enrolled_answer(method, users.is_enrolled(user, method))
 
 
@@ -215,6 +214,6 @@ def check_enrolled_by_query():
     # Flutter sends the base64 unencoded, so '+' must stay a plus.
     encoded = raw_query_param("public_key")
     key = _decode_key(encoded[0]) if encoded and encoded[0] else None
-    with namespace() as ns:
-        user = users.find_user(ns, user_ref)
+    with context() as ctx:
+        user = users.find_user(ctx.ns, user_ref)
         return _enrolled_answer(method, users.is_enrolled(user, method, key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import verify
-from .common import Body, namespace, runtime
+from .common import Body, context
 from .tokens import set_refresh_cookie
 
 
@@ -23,8 +23,8 @@ def get_identity():
         "challenge_id": body.number("challenge_id"),
         "redirect_url": body.text("redirect_url"),
     }
-    with namespace() as ns:
-        answer = verify.get_identity(runtime(), ns, **fields)
+    with context() as ctx:
+        answer = verify.get_identity(ctx, **fields)
     response = jsonify(answer)
     # The web SDK keeps its refresh token in a cookie set here.
     set_refresh_cookie(response, answer["oauth_token"]["refresh_token"])

@@ -19,6 +19,7 @@ class Ids:
     """
 
     def __init__(self, seed: int, api_key: str, counter: int = 0):
+        self.seed = seed
         self._prefix = f"{seed}:{api_key}:".encode()
         self.counter = counter
 

@@ -17,6 +17,8 @@ class Namespace:
         self.api_key = api_key
         self.lock = threading.RLock()
         self.ids = Ids(seed, api_key)
+        # Whether the scenario's users were loaded (see seeding.py).
+        self.seeded = False
         self._users: dict[str, User] = {}
         self._by_identifier: dict[str, str] = {}
         self._by_client_id: dict[str, str] = {}

@@ -325,6 +325,17 @@ _IOS = _Profile(
 _PROFILES = {p.sdk: p for p in (_REACT_NATIVE, _FLUTTER, _ANDROID, _IOS)}
 
 
+def device_public_key(sdk: str, seed: bytes) -> tuple[str, str]:
+    """The public key, formatted as ``sdk`` sends it, and the algorithm label
+    it enrolls with, of the device that ``seed`` (32 bytes) makes.
+
+    Scenario files name devices by seed; this is the key they enroll, and
+    ``TrustedDevice(sdk, ..., seed=seed)`` is the device that holds it.
+    """
+    profile = _PROFILES[sdk]
+    return profile.public_key_text(profile.new_private_key(seed)), profile.algorithm
+
+
 def _flutter_sender(user_id: Any, client_user_id: Any) -> tuple[str, str]:
     # Flutter prefers user_id and treats ids of 5 characters or fewer as
     # missing, in both the body and the signed message.

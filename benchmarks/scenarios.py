@@ -1,0 +1,111 @@
+"""Reset and scenario-loading times.
+
+    python benchmarks/scenarios.py [--runs 200]
+
+- reset: `POST /_mock/reset` for one API key that holds 1,000 users and
+  1,000 events, over real HTTP and as the bare `Runtime.reset` call;
+- loading a scenario: parsing and validating a file, and
+  `PUT /_mock/scenario` plus the first request that loads its users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import time
+
+from mock_cotter import MockCotterServer
+from mock_cotter.models import Event, User
+from mock_cotter.scenarios import load_file
+from mock_cotter.scenarios.loader import bundled_dir
+
+
+class Client:
+    """One keep-alive connection, as a test suite's HTTP session keeps."""
+
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def call(self, method: str, path: str, key: str, body=None) -> int:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"API_KEY_ID": key, "Content-Type": "application/json"}
+        self.connection.request(method, path, payload, headers)
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+
+def fill(server: MockCotterServer, key: str, count: int = 1000) -> None:
+    with server.runtime.context(key) as ctx:
+        for n in range(count):
+            user = User(f"u{n}", f"u{n}", f"u{n}@x.io", 0.0, 0.0)
+            ctx.ns.add_user(user)
+            ctx.ns.save_event(
+                Event(
+                    n + 1,
+                    user.id,
+                    user.id,
+                    key,
+                    "LOGIN",
+                    "",
+                    "",
+                    "0",
+                    "TRUSTED_DEVICE",
+                    True,
+                    False,
+                    0.0,
+                    0.0,
+                )
+            )
+
+
+def report(name: str, seconds: list[float]) -> None:
+    ms = sorted(s * 1000 for s in seconds)
+    p95 = ms[int(len(ms) * 0.95) - 1]
+    print(f"{name:<58} median {statistics.median(ms):7.3f} ms  p95 {p95:7.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+
+    with MockCotterServer() as server:
+        client = Client(server.port)
+        bare, over_http = [], []
+        for run in range(args.runs):
+            key = f"bench-{run}"
+            fill(server, key)
+            began = time.perf_counter()
+            server.runtime.reset(key)
+            bare.append(time.perf_counter() - began)
+
+            fill(server, key)
+            began = time.perf_counter()
+            assert client.call("POST", "/_mock/reset", key) == 200
+            over_http.append(time.perf_counter() - began)
+        report("Runtime.reset(key), 1,000 users and events", bare)
+        report("POST /_mock/reset over HTTP, 1,000 users and events", over_http)
+
+        path = bundled_dir() / "demo.yaml"
+        parsed = []
+        for _ in range(args.runs):
+            began = time.perf_counter()
+            load_file(path)
+            parsed.append(time.perf_counter() - began)
+        report("parse and validate demo.yaml", parsed)
+
+        applied = []
+        for run in range(args.runs):
+            key = f"scenario-{run}"
+            began = time.perf_counter()
+            client.call("PUT", "/_mock/scenario", key, {"name": "demo"})
+            client.call("GET", "/api/v0/user?identifier=alice@example.com", key)
+            applied.append(time.perf_counter() - began)
+        report("PUT /_mock/scenario demo + first request (loads users)", applied)
+
+
+if __name__ == "__main__":
+    main()
