@@ -1,4 +1,9 @@
-"""Shared fixtures: one real HTTP server per session, a fresh API key per test."""
+"""Shared fixtures: one real HTTP server per store, a fresh API key per test.
+
+Every test that uses ``server`` (or ``api``) runs once against the in-memory
+store and once against the SQLite store (``[memory]``, ``[sqlite]``): both
+stores must pass the same suite.
+"""
 
 from __future__ import annotations
 
@@ -54,9 +59,16 @@ class Api:
         self.session.close()
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[MockCotterServer]:
-    with MockCotterServer(config={"seed": 1234}) as running:
+STORES = ("memory", "sqlite")
+
+
+@pytest.fixture(scope="session", params=STORES)
+def server(request, tmp_path_factory) -> Iterator[MockCotterServer]:
+    config: dict = {"seed": 1234}
+    if request.param == "sqlite":
+        state = tmp_path_factory.mktemp("state") / "state.sqlite3"
+        config["state_file"] = str(state)
+    with MockCotterServer(config=config) as running:
         yield running
 
 
@@ -90,8 +102,14 @@ def make_server():
 
 
 @pytest.fixture(autouse=True)
-def _no_server_errors(server: MockCotterServer) -> Iterator[None]:
+def _no_server_errors(request) -> Iterator[None]:
     """A request that made the mock fail unexpectedly fails the test."""
+    if "server" not in request.fixturenames:
+        # Not asking for the shared server keeps a test out of the
+        # memory/sqlite parametrization.
+        yield
+        return
+    server: MockCotterServer = request.getfixturevalue("server")
     server.runtime.errors.clear()
     yield
     errors = list(server.runtime.errors)
