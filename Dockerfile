@@ -1,4 +1,4 @@
-# mock-cotter: the Cotter API mock, served by gunicorn.
+# mock-cotter: the Cotter API mock, served by Granian.
 #
 #   docker build -t mock-cotter .
 #   docker run --rm -p 8000:8000 mock-cotter
@@ -43,6 +43,7 @@ COPY --from=builder /opt/venv /opt/venv
 # /data is not declared a VOLUME: that would leave an anonymous volume behind
 # on every run, even when no state file is used.
 ENV PATH=/opt/venv/bin:$PATH \
+    MOCK_COTTER_SERVER=granian \
     MOCK_COTTER_HOST=0.0.0.0 \
     MOCK_COTTER_PORT=8000 \
     MOCK_COTTER_FIXTURES=/fixtures
@@ -53,6 +54,7 @@ EXPOSE 8000
 # Slim images have no curl; the venv's Python asks the mock itself.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_mock/health' % os.environ.get('MOCK_COTTER_PORT', '8000'), timeout=2)"]
-# gunicorn as PID 1 handles SIGTERM itself and stops within about a second
-# (see mock_cotter/gunicorn_conf.py for why gunicorn and for its settings).
-CMD ["gunicorn", "--config", "python:mock_cotter.gunicorn_conf"]
+# `mock-cotter serve` with MOCK_COTTER_SERVER=granian: Granian as PID 1
+# handles SIGTERM and stops within about a second (see
+# mock_cotter/production.py for why Granian and for its settings).
+CMD ["mock-cotter", "serve"]

@@ -136,7 +136,7 @@ def throughput(engine, image: str, duration: int, extra_env: dict) -> None:
         minted = post_json(f"{container.url}/_mock/tokens", {"identifier": "b@x.io"})
         refresh_token = minted["oauth_token"]["refresh_token"]
         settings = ", ".join(f"{k}={v}" for k, v in env.items())
-        print(f"server: the image's gunicorn settings, plus {settings}")
+        print(f"server: the image's Granian settings, plus {settings}")
 
         with tempfile.TemporaryDirectory() as folder:
             runs = [

@@ -128,15 +128,18 @@ def _before():
 
     faults = scenario.faults
     extra = rt.faults_for(key)
-    seed = scenario.seed if scenario.seed is not None else (rt.settings.seed or 0)
-    fault = rt.faults.pick(
-        key, f"scenario:{scenario.name}", faults, request.method, request.path, seed
-    ) or rt.faults.pick(key, "admin", extra, request.method, request.path, seed)
-    if fault is not None:
-        response = _play_fault(fault)
-        if response is not None:
-            return response
+    if faults or extra:
+        seed = scenario.seed if scenario.seed is not None else (rt.settings.seed or 0)
+        fault = rt.faults.pick(
+            key, f"scenario:{scenario.name}", faults, request.method, request.path, seed
+        ) or rt.faults.pick(key, "admin", extra, request.method, request.path, seed)
+        if fault is not None:
+            response = _play_fault(fault)
+            if response is not None:
+                return response
 
+    if not scenario.rate_limits:
+        return None
     limit = rt.faults.over_limit(
         key,
         scenario.rate_limits,
@@ -177,21 +180,39 @@ def _rate_subject(key: str, per: str) -> str:
     return identifier
 
 
+class _Dropped(ConnectionAbortedError):
+    """Raised mid-answer to make the server abandon the connection."""
+
+
+def _dropped_connection() -> Response:
+    """An answer the client never gets: the connection is shut down (the
+    Werkzeug server), or abandoned after the headers promised a body that
+    never comes (any other server)."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return Response(status=500)
+
+    def body():
+        raise _Dropped("mock-cotter fault: connection dropped")
+        yield b""  # a generator, so the raise happens while sending
+
+    response = Response(body(), status=200, mimetype="application/json")
+    response.headers["Content-Length"] = "64"
+    # Handed to the server as is: nothing in Flask may read the body first.
+    response.direct_passthrough = True
+    return response
+
+
 def _play_fault(fault) -> Response | None:
     if fault.latency:
         time.sleep(fault.latency)
     if fault.drop:
         g.fault = "drop"
-        sock = request.environ.get("werkzeug.socket") or request.environ.get(
-            "gunicorn.socket"
-        )
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        # Whatever is written now goes nowhere; the client sees a reset.
-        return Response(status=500)
+        return _dropped_connection()
     if fault.malformed:
         g.fault = "malformed"
         return Response('{"msg": "truncated', status=200, mimetype="application/json")

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("plain", "json")
+SERVERS = ("werkzeug", "granian")
 
 
 def _settings_options(command):
@@ -122,11 +123,77 @@ def main() -> None:
     envvar="MOCK_COTTER_LOG_FORMAT",
     help="Plain lines or JSON lines. [env: MOCK_COTTER_LOG_FORMAT]",
 )
+@click.option(
+    "--server",
+    "server_kind",
+    default="werkzeug",
+    show_default=True,
+    type=click.Choice(SERVERS),
+    envvar="MOCK_COTTER_SERVER",
+    help="werkzeug: one process, no extra dependency (the dev stub). granian: "
+    "the production server of the Docker image (pip install "
+    "'mock-cotter[server]'). [env: MOCK_COTTER_SERVER]",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    envvar="MOCK_COTTER_WORKERS",
+    help="Worker processes (granian only); more than one needs --state-file, "
+    "as each process keeps its own memory. [env: MOCK_COTTER_WORKERS]",
+)
 @_settings_options
-def serve(host: str, port: int, log_level: str, log_format: str, **settings) -> None:
+def serve(
+    host: str,
+    port: int,
+    log_level: str,
+    log_format: str,
+    server_kind: str,
+    workers: int,
+    **settings,
+) -> None:
     """Run the server in the foreground until interrupted."""
     _configure_logging(log_level, log_format)
+    # Built here even when Granian's workers build their own, so that a bad
+    # setting stops the command with a clear message, not a worker crash.
     app = _build_app(settings)
+    runtime = runtime_of(app)
+    if workers > 1 and server_kind != "granian":
+        raise click.UsageError("--workers needs --server granian.")
+    if workers > 1 and not runtime.settings.state_file:
+        raise click.UsageError(
+            "--workers > 1 needs --state-file: each worker process would "
+            "otherwise keep users and tokens of its own."
+        )
+    if workers > 1 and runtime.settings.generate_keys and runtime.settings.seed is None:
+        raise click.UsageError(
+            "--workers > 1 with --generate-keys needs --seed: each worker "
+            "would otherwise sign with random keys of its own."
+        )
+    if server_kind == "granian":
+        _log_start(runtime, f"http://{host}:{port}")
+        try:
+            from . import production
+        except ImportError:
+            raise click.UsageError(
+                "--server granian needs Granian: pip install 'mock-cotter[server]'."
+            ) from None
+        given = {name: value for name, value in settings.items() if value is not None}
+        click.echo(
+            f"mock-cotter {__version__} serving the Cotter API at "
+            f"http://{host}:{port}/api/v0 (granian, {workers} worker(s))"
+        )
+        production.serve(
+            host,
+            port,
+            workers=workers,
+            settings=given,
+            log_level=log_level,
+            log_format=log_format,
+        )
+        return
+
     try:
         server = make_wsgi_server(app, host, port)
     except OSError as exc:
@@ -134,19 +201,8 @@ def serve(host: str, port: int, log_level: str, log_format: str, **settings) -> 
             f"Cannot listen on {host}:{port}: {exc.strerror}."
         ) from None
 
-    runtime = runtime_of(app)
     url = f"http://{host}:{server.server_port}"
-    public = runtime.settings.public_url or url
-    state_file = runtime.settings.state_file
-    state = f"persistent, in {state_file}" if state_file else "in memory"
-    logger.info(
-        "listening on %s; clients use %s/api/v0; scenario: %s; keys: %s; state: %s",
-        url,
-        public,
-        runtime.default_scenario.name,
-        runtime.keys.source,
-        state,
-    )
+    _log_start(runtime, url)
     click.echo(f"mock-cotter {__version__} serving the Cotter API at {url}/api/v0")
 
     def stop(signum, frame):
@@ -161,6 +217,20 @@ def serve(host: str, port: int, log_level: str, log_format: str, **settings) -> 
     finally:
         server.server_close()
         logger.info("stopped")
+
+
+def _log_start(runtime, url: str) -> None:
+    public = runtime.settings.public_url or url
+    state_file = runtime.settings.state_file
+    state = f"persistent, in {state_file}" if state_file else "in memory"
+    logger.info(
+        "listening on %s; clients use %s/api/v0; scenario: %s; keys: %s; state: %s",
+        url,
+        public,
+        runtime.default_scenario.name,
+        runtime.keys.source,
+        state,
+    )
 
 
 # -- keys ---------------------------------------------------------------------

@@ -139,6 +139,11 @@ class KeySet:
         """The JWT public key as a JWK with Cotter's kid."""
         return dict(self._public_jwk)
 
+    @functools.cached_property
+    def jwks_json(self) -> bytes:
+        """:meth:`jwks` as the compact JSON the endpoint serves."""
+        return json.dumps(self.jwks(), separators=(",", ":")).encode() + b"\n"
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         # The Python SDK and several integrations read keys[0] only, so the
         # signing key must come first.
