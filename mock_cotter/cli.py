@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .app import create_app, runtime_of
-from .config import Settings, env_name
+from .config import Settings, env_name, load_settings
 from .errors import ConfigError
 from .keys import KeySet
 from .server import make_wsgi_server
@@ -155,22 +155,11 @@ def serve(
 ) -> None:
     """Run the server in the foreground until interrupted."""
     _configure_logging(log_level, log_format)
+    _check_workers(workers, server_kind, settings)
     # Built here even when Granian's workers build their own, so that a bad
     # setting stops the command with a clear message, not a worker crash.
     app = _build_app(settings)
     runtime = runtime_of(app)
-    if workers > 1 and server_kind != "granian":
-        raise click.UsageError("--workers needs --server granian.")
-    if workers > 1 and not runtime.settings.state_file:
-        raise click.UsageError(
-            "--workers > 1 needs --state-file: each worker process would "
-            "otherwise keep users and tokens of its own."
-        )
-    if workers > 1 and runtime.settings.generate_keys and runtime.settings.seed is None:
-        raise click.UsageError(
-            "--workers > 1 with --generate-keys needs --seed: each worker "
-            "would otherwise sign with random keys of its own."
-        )
     if server_kind == "granian":
         _log_start(runtime, f"http://{host}:{port}")
         try:
@@ -217,6 +206,29 @@ def serve(
     finally:
         server.server_close()
         logger.info("stopped")
+
+
+def _check_workers(workers: int, server_kind: str, settings: dict[str, Any]) -> None:
+    if workers == 1:
+        return
+    if server_kind != "granian":
+        raise click.UsageError("--workers needs --server granian.")
+    try:
+        resolved = load_settings(
+            {name: value for name, value in settings.items() if value is not None}
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not resolved.state_file:
+        raise click.UsageError(
+            "--workers > 1 needs --state-file: each worker process would "
+            "otherwise keep users and tokens of its own."
+        )
+    if resolved.generate_keys and resolved.seed is None:
+        raise click.UsageError(
+            "--workers > 1 with --generate-keys needs --seed: each worker "
+            "would otherwise sign with random keys of its own."
+        )
 
 
 def _log_start(runtime, url: str) -> None:

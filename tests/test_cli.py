@@ -241,3 +241,67 @@ def test_serve_logs_json_lines_when_asked():
     started = next(line for line in lines if "listening on" in line["message"])
     assert "scenario: denied" in started["message"]
     assert "keys: bundled test keys" in started["message"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_health(url: str, process: subprocess.Popen) -> None:
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}")
+        try:
+            requests.get(url + "/_mock/health", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError("the granian server never answered")
+
+
+def test_serve_with_granian_keeps_the_api_key_header_and_stops_on_sigterm():
+    import http.client
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_cotter", "serve", "--server", "granian"]
+        + ["--port", str(port), "--scenario", "denied"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", process)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.putrequest("GET", "/_mock/scenario")
+        connection.putheader("API_KEY_ID", "granian-key")
+        connection.endheaders()
+        answer = connection.getresponse()
+        scenario = json.loads(answer.read())
+        connection.close()
+    finally:
+        code, stderr = stop(process)
+
+    assert answer.status == 200, stderr
+    # The flag reached the worker process, and the header reached the app.
+    assert scenario["name"] == "denied"
+    assert code == 0
+    assert "GET /_mock/scenario 200" in stderr
+    assert "key=granian-key" in stderr
+
+
+def test_several_workers_need_a_state_file_and_granian():
+    without_state = run_cli("serve", "--server", "granian", "--workers", "2")
+    with_werkzeug = run_cli("serve", "--workers", "2", "--state-file", "x.db")
+
+    assert without_state.returncode == 2
+    assert "--state-file" in without_state.stderr
+    assert with_werkzeug.returncode == 2
+    assert "--server granian" in with_werkzeug.stderr
