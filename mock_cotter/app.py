@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from . import admin, hosted_page
 from .api import API_PREFIX
 from .api import blueprint as api_blueprint
+from .api.common import SCENARIO_HEADER
 from .config import Settings, load_settings
 from .errors import CotterError
 from .runtime import Runtime
@@ -26,7 +27,6 @@ access_logger = logging.getLogger("mock_cotter.access")
 # What browsers may send cross-origin: the SDKs' headers, with underscores.
 CORS_HEADERS = "API_KEY_ID, API_SECRET_KEY, Content-Type, Authorization"
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-SCENARIO_HEADER = "X-Mock-Cotter-Scenario"
 
 
 def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
