@@ -6,6 +6,10 @@
   1,000 events, over real HTTP and as the bare `Runtime.reset` call;
 - loading a scenario: parsing and validating a file, and
   `PUT /_mock/scenario` plus the first request that loads its users.
+
+With ``--url`` the reset is also timed against a running server, e.g.
+``mock-cotter serve --server granian --port 8000`` and
+``--url http://127.0.0.1:8000``.
 """
 
 from __future__ import annotations
@@ -67,10 +71,43 @@ def report(name: str, seconds: list[float]) -> None:
     print(f"{name:<58} median {statistics.median(ms):7.3f} ms  p95 {p95:7.3f} ms")
 
 
+BIG_SCENARIO = {
+    "users": [{"identifier": f"u{n}@x.io"} for n in range(1000)],
+    "events": [
+        {"user": f"u{n}@x.io", "ip": "1.2.3.4", "location": "X"} for n in range(1000)
+    ],
+}
+
+
+def external(url: str, runs: int) -> None:
+    """Reset over HTTP against a running server (``mock-cotter serve
+    --server granian``, or the container): each key is filled with 1,000
+    users and 1,000 pending events by an inline scenario first."""
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    client = Client(port)
+    times = []
+    for run in range(runs):
+        key = f"external-{run}"
+        assert (
+            client.call("PUT", "/_mock/scenario", key, {"scenario": BIG_SCENARIO})
+            == 200
+        )
+        client.call("GET", "/api/v0/user?identifier=u1@x.io", key)
+        began = time.perf_counter()
+        assert client.call("POST", "/_mock/reset", key) == 200
+        times.append(time.perf_counter() - began)
+    report(f"POST /_mock/reset at {url}, 1,000 users and events", times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--url", help="Also time the reset against this running server's root URL."
+    )
     args = parser.parse_args()
+    if args.url:
+        external(args.url, min(args.runs, 50))
 
     with MockCotterServer() as server:
         client = Client(server.port)
