@@ -30,8 +30,8 @@ RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['
 # Then the package itself, as a wheel. pip is left out of the final image:
 # nothing installs at run time.
 COPY . ./
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
- && /opt/venv/bin/pip install --no-deps /tmp/wheels/*.whl \
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir wheels . \
+ && /opt/venv/bin/pip install --no-deps wheels/*.whl \
  && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 FROM base
