@@ -83,7 +83,7 @@ class Runtime:
             settings=settings,
             clock=clock,
             keys=keys,
-            store=_store_of(settings, _seed_of(settings, scenario)),
+            store=_store_of(settings, settings.seed),
             tokens=TokenIssuer(settings, keys),
             library=library,
             default_scenario=scenario,
@@ -176,10 +176,6 @@ class Runtime:
 
 def _clock_of(scenario: Scenario) -> Clock:
     return Clock(scenario.clock.start_seconds(), frozen=scenario.clock.frozen)
-
-
-def _seed_of(settings: Settings, scenario: Scenario) -> int | None:
-    return settings.seed if settings.seed is not None else scenario.seed
 
 
 def _store_of(settings: Settings, seed: int | None) -> Store:
