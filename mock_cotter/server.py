@@ -1,15 +1,17 @@
 """Serving the app over real HTTP: the in-process server handle, and the
-request handler that keeps the ``API_KEY_ID`` header."""
+Werkzeug request handler that keeps the ``API_KEY_ID`` header and keeps
+connections alive."""
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from .app import create_app, runtime_of
 from .runtime import Runtime
@@ -19,15 +21,99 @@ logger = logging.getLogger(__name__)
 # How often the serving loop checks for a stop request; it bounds stop time.
 POLL_INTERVAL = 0.005
 
+# A connection kept alive is closed after this long without a request. It
+# is far above any pause between a test's requests, and frees the thread of
+# a client that went away without closing.
+KEEP_ALIVE_IDLE_SECONDS = 60
+
+# A request body up to this size is read to its end after the answer, so the
+# connection can carry the next request; a larger one closes the connection
+# instead of being read for nothing.
+KEEP_ALIVE_MAX_BODY = 1 << 20
+
+# Set in the WSGI environ when the answer failed part-way: its bytes on the
+# wire are incomplete, so the connection cannot carry another request.
+_ANSWER_FAILED = "mock_cotter.answer_failed"
+
+
+class _RequestBody:
+    """The request body as a stream that ends at ``Content-Length``.
+
+    Werkzeug reads "whatever is left" on the socket after each answer, which
+    is only safe when the connection is closed next; this stream stops at the
+    body's end, so the next request on the connection stays unread.
+    """
+
+    def __init__(self, raw, length: int):
+        self._raw = raw
+        self.remaining = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > self.remaining:
+            size = self.remaining
+        if size == 0:
+            return b""
+        data = self._raw.read(size)
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = 0
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > self.remaining:
+            size = self.remaining
+        if size == 0:
+            return b""
+        data = self._raw.readline(size)
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = 0
+        return data
+
+    def drain(self) -> bool:
+        """Read what the app left unread; false if the client hung up first."""
+        while self.remaining:
+            if not self.read(65536):
+                return False
+        return True
+
 
 class CotterRequestHandler(WSGIRequestHandler):
-    """Werkzeug's handler, but keeping header names that contain ``_``.
+    """Werkzeug's handler, keeping underscore headers and idle connections.
 
-    Werkzeug drops such headers (``API_KEY_ID`` and ``API_SECRET_KEY`` are
-    two) because ``API_KEY_ID`` and ``API-KEY-ID`` map to the same WSGI key.
-    Every Cotter SDK sends them with underscores, so a Cotter mock must keep
-    them.
+    Werkzeug drops header names that contain ``_`` (``API_KEY_ID`` and
+    ``API_SECRET_KEY`` are two) because ``API_KEY_ID`` and ``API-KEY-ID`` map
+    to the same WSGI key. Every Cotter SDK sends them with underscores, so a
+    Cotter mock must keep them.
+
+    Werkzeug also closes the connection after every answer. A test suite's
+    HTTP session sends hundreds of small requests, and opening a connection
+    for each costs more than the mock takes to answer, so an HTTP/1.1
+    request with a body of known, modest length keeps its connection open.
     """
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEP_ALIVE_IDLE_SECONDS
+    _keep_alive = False
+
+    def setup(self) -> None:
+        super().setup()
+        # Werkzeug sends the head and the body of an answer separately;
+        # with Nagle's algorithm on, the body of every answer after the
+        # first on a connection would wait for the client's delayed ACK.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket (a Unix socket, say)
+        track = getattr(self.server, "track_connection", None)
+        if track is not None:
+            track(self.connection, add=True)
+
+    def finish(self) -> None:
+        track = getattr(self.server, "track_connection", None)
+        if track is not None:
+            track(self.connection, add=False)
+        super().finish()
 
     def make_environ(self):
         environ = super().make_environ()
@@ -37,24 +123,123 @@ class CotterRequestHandler(WSGIRequestHandler):
                 environ.setdefault(key, value.replace("\r\n", ""))
         return environ
 
+    def run_wsgi(self) -> None:
+        length = self._declared_body_length()
+        self._keep_alive = (
+            length is not None
+            and length <= KEEP_ALIVE_MAX_BODY
+            and self.request_version == "HTTP/1.1"
+            and not self.close_connection
+        )
+        if length is None:
+            super().run_wsgi()
+            return
+        raw, body = self.rfile, _RequestBody(self.rfile, length)
+        # Werkzeug reads the body, and skips what is left of it after the
+        # answer, through self.rfile; the bounded stream keeps both inside
+        # this request.
+        self.rfile = body
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = raw
+        if not self._keep_alive:
+            return
+        if self.environ.get(_ANSWER_FAILED) or not body.drain():
+            self.close_connection = True
+
+    def _declared_body_length(self) -> int | None:
+        """The request body's length, or None when it is chunked or unclear."""
+        if "Transfer-Encoding" in self.headers:
+            return None
+        declared = self.headers.get("Content-Length", "0").strip()
+        return int(declared) if declared.isdigit() else None
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # Werkzeug adds "Connection: close" to every answer.
+        if self._keep_alive and keyword.lower() == "connection":
+            return
+        super().send_header(keyword, value)
+
+    def connection_dropped(self, error, environ=None) -> None:
+        self.close_connection = True
+
+    def log_error(self, format: str, *args: Any) -> None:
+        # An idle keep-alive connection timing out is routine, not an error.
+        if format.startswith("Request timed out"):
+            logger.debug("closing an idle connection from %s", self.address_string())
+            return
+        super().log_error(format, *args)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The app logs every request itself (mock_cotter.access), with the
         # API key and duration.
         pass
 
 
+def _flag_failed_answers(app):
+    """Wrap a WSGI app to mark, in its environ, an answer that failed
+    part-way, so the connection under it is closed rather than reused."""
+
+    def app_flagging_failures(environ, start_response) -> Iterable[bytes]:
+        body = None
+        try:
+            body = app(environ, start_response)
+            yield from body
+        except BaseException:
+            environ[_ANSWER_FAILED] = True
+            raise
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return app_flagging_failures
+
+
+class CotterWSGIServer(ThreadedWSGIServer):
+    """A threaded Werkzeug server that knows its open connections, so that
+    stopping it also ends the keep-alive connections clients still hold."""
+
+    # Don't wait for connection threads when closing; close_connections()
+    # ends them.
+    block_on_close = False
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, app: Flask):
+        super().__init__(host, port, _flag_failed_answers(app), CotterRequestHandler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def track_connection(self, connection: socket.socket, *, add: bool) -> None:
+        with self._connections_lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Shut every open connection, so a client's pooled connection gets
+        an error instead of answers from a stopped server."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.close_connections()
+
+
 def make_wsgi_server(
     app: Flask, host: str = "127.0.0.1", port: int = 0
-) -> BaseWSGIServer:
-    """A threaded Werkzeug server for ``app`` that keeps underscore headers."""
-    server = make_server(
-        host, port, app, threaded=True, request_handler=CotterRequestHandler
-    )
-    # Don't wait for keep-alive connections (a requests.Session, say) to
-    # close when stopping.
-    server.block_on_close = False
-    server.daemon_threads = True
-    return server
+) -> CotterWSGIServer:
+    """A threaded Werkzeug server for ``app`` that keeps underscore headers
+    and keep-alive connections."""
+    return CotterWSGIServer(host, port, app)
 
 
 class MockCotterServer:
@@ -80,7 +265,7 @@ class MockCotterServer:
         self.app = app if app is not None else create_app(config)
         self.host = host
         self.port = port
-        self._server: BaseWSGIServer | None = None
+        self._server: CotterWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
