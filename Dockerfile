@@ -22,10 +22,13 @@ RUN python3 -m venv /opt/venv
 WORKDIR /src
 
 # Dependencies in a layer of their own, rebuilt only when pyproject.toml
-# changes rather than on every source edit.
-COPY pyproject.toml ./
-RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" > requirements.txt \
- && /opt/venv/bin/pip install --requirement requirements.txt
+# changes rather than on every source edit. pytest is left out: it is there
+# for the pytest plugin, and the image only serves. Faker keeps only the
+# locale data the mock loads (docker/slim_faker.py says why).
+COPY pyproject.toml docker/slim_faker.py ./
+RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(d for d in p['dependencies'] + p['optional-dependencies']['server'] if not d.startswith('pytest')))" > requirements.txt \
+ && /opt/venv/bin/pip install --requirement requirements.txt \
+ && /opt/venv/bin/python slim_faker.py
 
 # Then the package itself, as a wheel. pip is left out of the final image:
 # nothing installs at run time.

@@ -29,7 +29,8 @@ def made_up(ctx: Context, kind: str) -> str:
             # Faker is slow to import and to build; only made-up data needs it.
             from faker import Faker
 
-            _faker = Faker()
+            # The Docker image keeps only this locale's data.
+            _faker = Faker("en_US")
         _faker.seed_instance(ctx.ns.ids.integer(64))
         if kind == "email":
             return _faker.email()

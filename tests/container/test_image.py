@@ -5,6 +5,8 @@ Run with ``python -m pytest -m container``; the default run leaves these out.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 import urllib.parse
@@ -154,6 +156,70 @@ def test_server_process_runs_as_non_root(served_container) -> None:
     )
     real, effective = uid_line.split()[1:3]
     assert real != "0" and effective != "0", uid_line
+
+
+def test_the_image_leaves_out_pytest(served_container) -> None:
+    probe = served_container.exec(
+        "python3", "-c", "import importlib.util; print(importlib.util.find_spec('pytest'))"
+    )
+
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "None"
+
+
+@pytest.mark.parametrize("kind", ["EMAIL", "PHONE"])
+def test_the_hosted_page_makes_up_an_identity_with_the_kept_faker_locale(
+    served_container, api_key: str, kind: str
+) -> None:
+    # The image drops Faker's other locales; made-up data must still come.
+    verifier = "v" * 43
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        .rstrip(b"=")
+        .decode()
+    )
+    redirect_url = "http://app.test/callback"
+    query = urllib.parse.urlencode(
+        {
+            "api_key": api_key,
+            "redirect_url": redirect_url,
+            "type": kind,
+            "code_challenge": challenge,
+        }
+    )
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", served_container.port, timeout=10
+    )
+    try:
+        connection.request("GET", f"/app?{query}")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 302
+        back = urllib.parse.parse_qs(
+            urllib.parse.urlsplit(response.getheader("Location")).query
+        )
+    finally:
+        connection.close()
+
+    status, identity = send_with_header(
+        served_container,
+        "POST",
+        "/api/v0/verify/get_identity",
+        {
+            "code_verifier": verifier,
+            "authorization_code": back["code"][0],
+            "challenge_id": int(back["challenge_id"][0]),
+            "redirect_url": redirect_url,
+        },
+        {"API_KEY_ID": api_key},
+    )
+
+    assert status == 200, identity
+    identifier = identity["identifier"]["identifier"]
+    if kind == "EMAIL":
+        assert "@" in identifier
+    else:
+        assert identifier.startswith("+1") and identifier[1:].isdigit()
 
 
 def test_more_than_one_worker_without_a_state_file_is_refused(
