@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from . import admin, hosted_page
 from .api import API_PREFIX
 from .api import blueprint as api_blueprint
-from .api.common import SCENARIO_HEADER
+from .api.common import header_scenario
 from .config import Settings, load_settings
 from .errors import CotterError
 from .runtime import Runtime
@@ -120,10 +120,7 @@ def _before():
     # The JWKS is fetched without an API key (Flutter, Python): such calls
     # meet the server's own scenario, counted under the empty key.
     key = _request_api_key() or ""
-    scenario = rt.scenario_for(key)
-    override = request.headers.get(SCENARIO_HEADER, "").strip()
-    if override and override in rt.library.names():
-        scenario = rt.library.get(override)
+    scenario = header_scenario() or rt.scenario_for(key)
     g.scenario = scenario.name
 
     faults = scenario.faults

@@ -629,6 +629,26 @@ def test_unknown_scenario_in_header_is_a_400_listing_the_known_ones(api):
         assert name in msg
 
 
+def test_unknown_scenario_in_header_is_a_400_on_routes_without_a_user_too(api):
+    response = api.get("/token/jwks", headers={"X-Mock-Cotter-Scenario": "nope"})
+
+    assert response.status_code == 400
+    assert "nope" in response.json()["msg"]
+
+
+def test_scenario_header_naming_a_file_plays_that_files_faults(api, tmp_path):
+    path = tmp_path / "lists-fail.yaml"
+    path.write_text(
+        "faults:\n  - path: /api/v0/user/list\n    status: 503\n",
+        encoding="utf-8",
+    )
+
+    with_header = api.get("/user/list", headers={"X-Mock-Cotter-Scenario": str(path)})
+
+    assert with_header.status_code == 503
+    assert api.get("/user/list").status_code == 200
+
+
 def test_every_bundled_scenario_is_listed(api):
     listed = {s["name"]: s["description"] for s in api.get("/_mock/scenarios").json()}
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from ..errors import ConfigError, Forbidden, InvalidRequest, Unauthorized
 from ..runtime import Context, Runtime
@@ -47,14 +47,22 @@ SCENARIO_HEADER = "X-Mock-Cotter-Scenario"
 
 
 def header_scenario() -> Scenario | None:
-    """The scenario a request asks for, for itself only."""
+    """The scenario a request asks for, for itself only.
+
+    Resolved once per request (faults are picked before the view runs, from
+    the same scenario), and a name that is not known is a 400 for any route.
+    """
+    if "header_scenario" in g:
+        return g.header_scenario
     name = request.headers.get(SCENARIO_HEADER, "").strip()
-    if not name:
-        return None
-    try:
-        return runtime().library.get(name)
-    except ConfigError as exc:
-        raise InvalidRequest(f"{SCENARIO_HEADER}: {exc}") from None
+    scenario = None
+    if name:
+        try:
+            scenario = runtime().library.get(name)
+        except ConfigError as exc:
+            raise InvalidRequest(f"{SCENARIO_HEADER}: {exc}") from None
+    g.header_scenario = scenario
+    return scenario
 
 
 @contextlib.contextmanager
