@@ -2,9 +2,10 @@
 
 The engine is Docker when ``docker info`` works. Otherwise it is podman, with
 the flags a machine without a Docker engine or registry access needs: the
-vfs storage driver, the runc runtime, cgroupfs, limits no higher than the
-machine's, and a Debian base image made with debootstrap standing in for
-``python:3.12-slim`` (``podman build --from``), made once and kept by name.
+vfs storage driver (or overlay, see PODMAN_STORAGE_ENV), the runc runtime,
+cgroupfs, limits no higher than the machine's, and a Debian base image made
+with debootstrap standing in for ``python:3.12-slim`` (``podman build
+--from``), made once and kept by name.
 
 The image is tagged with a digest of its build context, so a session whose
 Dockerfile and package did not change reuses the image instead of building.
@@ -46,14 +47,23 @@ DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 
-PODMAN_GLOBAL_FLAGS = (
-    "--storage-driver",
-    "vfs",
-    "--runtime",
-    "runc",
-    "--cgroup-manager",
-    "cgroupfs",
-)
+PODMAN_GLOBAL_FLAGS = ("--runtime", "runc", "--cgroup-manager", "cgroupfs")
+
+# podman's storage driver. vfs works on any file system and is the default;
+# it copies the whole image on every `run`, which Docker's overlay2 does not.
+# Where the kernel allows overlay, MOCK_COTTER_PODMAN_STORAGE=overlay uses it
+# (benchmarks/container.py --storage overlay times start-up as a Docker host
+# would see it), in a store of its own: podman keeps one driver per store.
+PODMAN_STORAGE_ENV = "MOCK_COTTER_PODMAN_STORAGE"
+PODMAN_STORES = {
+    "vfs": (),
+    "overlay": (
+        "--root",
+        "/var/lib/containers/mock-cotter-overlay",
+        "--runroot",
+        "/run/containers/mock-cotter-overlay",
+    ),
+}
 # podman's default open-files limit is higher than such a machine allows.
 PODMAN_LIMITS = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096")
 
@@ -317,9 +327,21 @@ def find_engine() -> ContainerEngine:
     if not shutil.which("runc"):
         raise EngineUnavailable("podman needs runc here: apt-get install runc")
 
+    storage = os.environ.get(PODMAN_STORAGE_ENV, "vfs")
+    if storage not in PODMAN_STORES:
+        raise EngineUnavailable(
+            f"{PODMAN_STORAGE_ENV}={storage!r}: must be one of "
+            + ", ".join(PODMAN_STORES)
+        )
     engine = ContainerEngine(
         "podman",
-        (podman, *PODMAN_GLOBAL_FLAGS),
+        (
+            podman,
+            "--storage-driver",
+            storage,
+            *PODMAN_STORES[storage],
+            *PODMAN_GLOBAL_FLAGS,
+        ),
         run_flags=PODMAN_LIMITS,
         build_flags=podman_build_flags(),
     )
