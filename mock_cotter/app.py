@@ -177,8 +177,11 @@ def _rate_subject(key: str, per: str) -> str:
     return identifier
 
 
-class _Dropped(ConnectionAbortedError):
-    """Raised mid-answer to make the server abandon the connection."""
+class DroppedConnection(ConnectionAbortedError):
+    """Raised on purpose mid-answer (a drop fault), to make a server that
+    gives the app no socket abandon the connection."""
+
+    MESSAGE = "mock-cotter fault: connection dropped"
 
 
 def _dropped_connection() -> Response:
@@ -194,7 +197,7 @@ def _dropped_connection() -> Response:
         return Response(status=500)
 
     def body():
-        raise _Dropped("mock-cotter fault: connection dropped")
+        raise DroppedConnection(DroppedConnection.MESSAGE)
         yield b""  # a generator, so the raise happens while sending
 
     response = Response(body(), status=200, mimetype="application/json")
@@ -256,11 +259,13 @@ def _after(response: Response) -> Response:
             fault=g.get("fault"),
         )
     if access_logger.isEnabledFor(logging.INFO):
+        # A dropped connection has no status the client saw.
+        status = "dropped" if g.get("fault") == "drop" else response.status_code
         access_logger.info(
             "%s %s %s %.1fms key=%s",
             request.method,
             request.path,
-            response.status_code,
+            status,
             elapsed,
             key or "-",
         )

@@ -14,9 +14,22 @@ import logging
 import os
 from typing import Any
 
+from .app import DroppedConnection
 from .config import ENV_PREFIX, env_name
 
 logger = logging.getLogger(__name__)
+
+
+class HidePlannedDrops(logging.Filter):
+    """Drop Granian's traceback for a drop fault: the connection was
+    abandoned on purpose, and the access log already has a line for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, DroppedConnection):
+            return False
+        # Granian logs from Rust, with the traceback in the message text.
+        return DroppedConnection.MESSAGE not in record.getMessage()
 
 
 def logging_config(level: str, fmt: str) -> dict[str, Any]:
@@ -31,10 +44,12 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"mock_cotter": formatter},
+        "filters": {"planned_drops": {"()": "mock_cotter.production.HidePlannedDrops"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "mock_cotter",
+                "filters": ["planned_drops"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import jwt
+import pytest
 import requests
 
 from mock_cotter.keys import KeySet
@@ -295,6 +296,34 @@ def test_serve_with_granian_keeps_the_api_key_header_and_stops_on_sigterm():
     assert code == 0
     assert "GET /_mock/scenario 200" in stderr
     assert "key=granian-key" in stderr
+
+
+@pytest.mark.parametrize("server_kind", ["werkzeug", "granian"])
+def test_a_drop_fault_is_logged_as_dropped_without_a_traceback(server_kind):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_cotter", "serve", "--server", server_kind]
+        + ["--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    headers = {"API_KEY_ID": "drop-key"}
+    try:
+        wait_for_health(url, process)
+        faults = {"faults": [{"path": "/api/v0/user/list", "drop": True}]}
+        requests.put(url + "/_mock/faults", json=faults, headers=headers, timeout=10)
+        # Granian has sent the head when the body breaks off.
+        broken = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+        with pytest.raises(broken):
+            requests.get(url + "/api/v0/user/list", headers=headers, timeout=10)
+    finally:
+        code, stderr = stop(process)
+
+    assert code == 0
+    assert "GET /api/v0/user/list dropped" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_several_workers_need_a_state_file_and_granian():

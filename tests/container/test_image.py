@@ -160,7 +160,9 @@ def test_server_process_runs_as_non_root(served_container) -> None:
 
 def test_the_image_leaves_out_pytest(served_container) -> None:
     probe = served_container.exec(
-        "python3", "-c", "import importlib.util; print(importlib.util.find_spec('pytest'))"
+        "python3",
+        "-c",
+        "import importlib.util; print(importlib.util.find_spec('pytest'))",
     )
 
     assert probe.returncode == 0, probe.stderr
