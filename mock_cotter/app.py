@@ -185,18 +185,22 @@ class DroppedConnection(ConnectionAbortedError):
 
 
 def _dropped_connection() -> Response:
-    """An answer the client never gets: the connection is shut down (the
-    Werkzeug server), or abandoned after the headers promised a body that
-    never comes (any other server)."""
+    """An answer the client never gets.
+
+    The connection breaks while the answer is being sent, so the journal and
+    the access log (written in ``_after``) already have the request when the
+    client sees it fail. The Werkzeug server's socket is shut down before
+    the head goes out; any other server, which gives the app no socket, is
+    left with a head that promised a body that never comes.
+    """
     sock = request.environ.get("werkzeug.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        return Response(status=500)
 
     def body():
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         raise DroppedConnection(DroppedConnection.MESSAGE)
         yield b""  # a generator, so the raise happens while sending
 
