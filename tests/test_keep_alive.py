@@ -32,9 +32,22 @@ def raw_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+class _Unbuffered:
+    """Stands in for a socket to ``http.client.HTTPResponse``, which then
+    reads it without a buffer: a buffered reader may take in the start of
+    the next answer, when the server sent both before the client read the
+    first, and the next response would find nothing left to read."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+
+    def makefile(self, mode: str):
+        return self._sock.makefile(mode, buffering=0)
+
+
 def read_response(sock: socket.socket) -> http.client.HTTPResponse:
     """Read one answer from ``sock``, leaving later bytes on the socket."""
-    response = http.client.HTTPResponse(sock, method="GET")
+    response = http.client.HTTPResponse(_Unbuffered(sock), method="GET")
     response.begin()
     response.body = response.read()
     return response
