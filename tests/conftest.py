@@ -14,6 +14,12 @@ import pytest
 import requests
 
 from mock_cotter import MockCotterServer
+from mock_cotter.store import SqliteStore
+
+# The SQLite store keeps decoded records between requests; a record changed
+# without save_* would then look saved until a restart. In tests such a
+# request fails (a 500, and the test with it) instead.
+SqliteStore.check_saves = True
 
 
 class Api:

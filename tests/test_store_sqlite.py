@@ -528,6 +528,24 @@ def test_records_read_in_a_later_session_equal_what_was_saved(store):
         assert ns.get_challenge(challenge.code) == challenge
 
 
+def test_records_read_after_reopening_the_file_equal_what_was_saved(tmp_path):
+    user, event, token, challenge = records()
+    with SqliteStore(tmp_path / "state.sqlite3", seed=7).session("k") as ns:
+        ns.add_user(user)
+        ns.save_event(event)
+        ns.save_refresh_token(token)
+        ns.save_challenge(challenge)
+
+    reopened = SqliteStore(tmp_path / "state.sqlite3", seed=7)
+    with reopened.session("k") as ns:
+        found = ns.get_user(user.id)
+        assert found == user and found is not user
+        assert ns.events() == [event]
+        assert ns.refresh_family("fam") == [token]
+        assert ns.get_challenge(challenge.code) == challenge
+    reopened.close()
+
+
 def test_a_session_hands_out_one_object_per_record(store):
     user, event, token, _ = records()
     with store.session("k") as ns:
@@ -538,6 +556,7 @@ def test_a_session_hands_out_one_object_per_record(store):
     with store.session("k") as ns:
         found = ns.get_user(user.id)
         found.methods.append(Method(PIN, 1.0, code="9"))
+        ns.save_user(found)
         same = ns.user_by_identifier(user.identifier)
         assert same is found
         assert ns.users()[0] is found
@@ -631,4 +650,136 @@ def test_a_session_inside_another_joins_its_transaction(tmp_path):
             other.next_id("event")
 
     assert store.api_keys() == ["k", "other"]
+    store.close()
+
+
+# -- records kept between sessions (SQLite) ----------------------------------------
+
+
+def saved_token(store: SqliteStore) -> RefreshToken:
+    _, _, token, _ = records()
+    token.used = False
+    with store.session("k") as ns:
+        ns.save_refresh_token(token)
+    return token
+
+
+def test_another_processs_commit_is_seen_by_the_next_session(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    here, there = SqliteStore(path, seed=1), SqliteStore(path, seed=1)
+    token = saved_token(here)
+    with here.session("k") as ns:
+        kept = ns.get_refresh_token(token.id)
+
+    with there.session("k") as ns:
+        theirs = ns.get_refresh_token(token.id)
+        theirs.revoked = True
+        ns.save_refresh_token(theirs)
+        ns.add_user(User("u-2", "c-2", "bob@example.com", 1.0, 1.0))
+        their_event = ns.next_id("event")
+
+    with here.session("k") as ns:
+        seen = ns.get_refresh_token(token.id)
+        assert seen is not kept
+        assert seen.revoked is True
+        assert ns.get_user("u-2") is not None
+        assert ns.next_id("event") == their_event + 1
+    here.close()
+    there.close()
+
+
+def test_a_rolled_back_change_is_not_kept_for_the_next_session(tmp_path):
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    token = saved_token(store)
+    with pytest.raises(RuntimeError), store.session("k") as ns:
+        found = ns.get_refresh_token(token.id)
+        found.used = True
+        ns.save_refresh_token(found)
+        raise RuntimeError("a bug in the mock")
+
+    with store.session("k") as ns:
+        assert ns.get_refresh_token(token.id).used is False
+    store.close()
+
+
+def test_a_change_cut_short_by_a_cotter_error_is_not_kept(tmp_path, monkeypatch):
+    # As in production, where nothing checks that changes were saved.
+    monkeypatch.setattr(SqliteStore, "check_saves", False)
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    token = saved_token(store)
+    with pytest.raises(InvalidGrant), store.session("k") as ns:
+        ns.get_refresh_token(token.id).used = True
+        raise InvalidGrant("refused before the token was saved")
+
+    with store.session("k") as ns:
+        assert ns.get_refresh_token(token.id).used is False
+    store.close()
+
+
+def test_a_record_saved_unchanged_is_not_written_again(tmp_path):
+    # SQLite leaves a page alone when a row is rewritten as it was, so the
+    # file cannot tell; the statements the connection runs can.
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    token = saved_token(store)
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+
+    with store.session("k") as ns:
+        ns.save_refresh_token(ns.get_refresh_token(token.id))
+    unchanged = list(statements)
+    statements.clear()
+    with store.session("k") as ns:
+        found = ns.get_refresh_token(token.id)
+        found.used = True
+        ns.save_refresh_token(found)
+
+    def writes(sqls: list[str]) -> list[str]:
+        return [sql for sql in sqls if sql.startswith("INSERT INTO refresh_tokens")]
+
+    assert writes(unchanged) == []
+    assert len(writes(statements)) == 1
+    store.close()
+
+
+def test_a_later_session_reads_a_kept_record_without_querying_the_file(tmp_path):
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    token = saved_token(store)
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+
+    with store.session("k") as ns:
+        assert ns.get_refresh_token(token.id) == token
+
+    assert [sql for sql in statements if sql.startswith("SELECT")] == []
+    store.close()
+
+
+def test_with_check_saves_a_change_never_saved_fails_the_session(tmp_path, monkeypatch):
+    monkeypatch.setattr(SqliteStore, "check_saves", True)
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    token = saved_token(store)
+    with pytest.raises(RuntimeError, match="token 9 of API key 'k'"):
+        with store.session("k") as ns:
+            ns.get_refresh_token(token.id).used = True
+            ns.next_id("event")
+
+    with store.session("k") as ns:
+        assert ns.get_refresh_token(token.id).used is False
+        assert ns.next_id("event") == 1
+    store.close()
+
+
+def test_many_api_keys_each_keep_their_own_state(tmp_path):
+    # More keys than the store keeps decoded, so early ones are read again.
+    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    keys = [f"key-{number}" for number in range(100)]
+    for key in keys:
+        with store.session(key) as ns:
+            ns.add_user(User("u", "c", key, 1.0, 1.0))
+            ns.next_id("event")
+
+    for key in keys:
+        with store.session(key) as ns:
+            assert ns.get_user("u").identifier == key
+            assert ns.next_id("event") == 2
     store.close()

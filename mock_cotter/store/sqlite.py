@@ -6,6 +6,13 @@ and writes (a refresh token's rotation, the revocation of a reused token's
 family) are atomic across the threads of one server and across every
 process that shares the file.
 
+Decoded records outlive their session while nothing else writes the file:
+``PRAGMA data_version`` tells, at the start of each transaction, whether
+another connection (another worker process) committed since this one last
+did. Until then the file holds exactly what this process last read or
+wrote, so a refresh reads its token and user from memory, and a record
+saved unchanged is not written again.
+
 String keys are stored as UTF-8 BLOBs with surrogates passed through: JSON
 bodies can carry lone surrogates, which SQLite TEXT cannot hold, and the
 in-memory store accepts any string as a key.
@@ -21,6 +28,7 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +44,9 @@ SCHEMA_VERSION = 1
 # How long a writer waits for another process's transaction, in seconds.
 BUSY_TIMEOUT = 30.0
 SEQUENCES = ("event", "refresh", "challenge")
+# How many namespaces keep their decoded records between sessions (the most
+# recently used): a shared test server sees a new API key per test.
+KEPT_NAMESPACES = 64
 # SQLite integers are signed 64-bit; a larger id cannot be stored, so it
 # cannot name a record (and binding it would raise OverflowError).
 _INT64 = range(-(2**63), 2**63)
@@ -130,13 +141,15 @@ def _load_user(data: str) -> User:
 
 
 class SqliteNamespace:
-    """One API key's records in the open transaction of a session.
+    """One API key's records, read and written in the open transaction.
 
     Records are read on demand and written as soon as they are saved; the
     namespace's own state (the seed and counter of ``ids``, the sequences,
-    ``seeded``) is written once, when the session commits.
-    Each record is decoded at most once per session, so every reader of it
-    shares one object, as with the in-memory store.
+    ``seeded``) is written when the session commits, if it changed. Each
+    record is decoded once and then shared by every reader, as with the
+    in-memory store, for as long as the store keeps the namespace (see
+    :class:`SqliteStore`). ``_stored`` holds each record's JSON as the file
+    has it, so that a record saved unchanged is not written again.
     """
 
     def __init__(self, connection: sqlite3.Connection, api_key: str, seed: int):
@@ -147,14 +160,14 @@ class SqliteNamespace:
             "SELECT seed, counter, sequences, seeded FROM namespaces WHERE api_key = ?",
             (self._key,),
         ).fetchone()
-        self._stored: tuple[str, int, str, bool] | None = None
+        self._state: tuple[str, int, str, bool] | None = None
         if row is None:
             self.ids = Ids(seed, api_key)
             self._sequences = dict.fromkeys(SEQUENCES, 0)
             # Whether the scenario's users were loaded (see seeding.py).
             self.seeded = False
         else:
-            self._stored = (row[0], row[1], row[2], bool(row[3]))
+            self._state = (row[0], row[1], row[2], bool(row[3]))
             # A scenario may have given the namespace a seed of its own.
             self.ids = Ids(int(row[0]), api_key, row[1])
             self._sequences = json.loads(row[2])
@@ -163,6 +176,7 @@ class SqliteNamespace:
         self._events: dict[int, Event] = {}
         self._tokens: dict[int, RefreshToken] = {}
         self._challenges: dict[str, Challenge] = {}
+        self._stored: dict[tuple[str, Any], str] = {}
 
     def next_id(self, sequence: str) -> int:
         number = self._sequences.get(sequence, 0) + 1
@@ -177,7 +191,7 @@ class SqliteNamespace:
             _dumps(self._sequences),
             bool(self.seeded),
         )
-        if state != self._stored:
+        if state != self._state:
             self._db.execute(
                 "INSERT INTO namespaces (api_key, seed, counter, sequences, seeded) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (api_key) DO UPDATE SET "
@@ -185,7 +199,33 @@ class SqliteNamespace:
                 "sequences = excluded.sequences, seeded = excluded.seeded",
                 (self._key, *state),
             )
-            self._stored = state
+            self._state = state
+
+    def unsaved(self) -> list[str]:
+        """Records changed in memory but not saved: each a bug in the caller,
+        which a restart would expose. For tests (see
+        :attr:`SqliteStore.check_saves`); it encodes every record held."""
+        held = [
+            *(("user", key, _dump_user(r)) for key, r in self._users.items()),
+            *(("event", k, _dump(r, _EVENT_FIELDS)) for k, r in self._events.items()),
+            *(("token", k, _dump(r, _TOKEN_FIELDS)) for k, r in self._tokens.items()),
+            *(
+                ("challenge", key, _dump(r, _CHALLENGE_FIELDS))
+                for key, r in self._challenges.items()
+            ),
+        ]
+        return [
+            f"{kind} {key!r} of API key {self.api_key!r}"
+            for kind, key, data in held
+            if self._stored.get((kind, key)) != data
+        ]
+
+    def _write(self, kind: str, key: Any, data: str, sql: str, *values: Any) -> None:
+        """Run ``sql`` unless the file already holds ``data`` for the record."""
+        if self._stored.get((kind, key)) == data:
+            return
+        self._db.execute(sql, values)
+        self._stored[kind, key] = data
 
     # -- users ---------------------------------------------------------------
 
@@ -194,18 +234,20 @@ class SqliteNamespace:
 
     def save_user(self, user: User) -> None:
         # The upsert keeps `pos`, the creation order users() lists by.
-        self._db.execute(
+        data = _dump_user(user)
+        self._write(
+            "user",
+            user.id,
+            data,
             "INSERT INTO users (api_key, id, identifier, client_user_id, data) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (api_key, id) DO UPDATE SET "
             "identifier = excluded.identifier, "
             "client_user_id = excluded.client_user_id, data = excluded.data",
-            (
-                self._key,
-                _blob(user.id),
-                _blob(user.identifier),
-                _blob(user.client_user_id),
-                _dump_user(user),
-            ),
+            self._key,
+            _blob(user.id),
+            _blob(user.identifier),
+            _blob(user.client_user_id),
+            data,
         )
         self._users[user.id] = user
 
@@ -216,6 +258,7 @@ class SqliteNamespace:
         user = self._users.get(user_id)
         if user is None:
             user = self._users[user_id] = _load_user(row[1])
+            self._stored["user", user_id] = row[1]
         return user
 
     def get_user(self, user_id: str) -> User | None:
@@ -261,10 +304,16 @@ class SqliteNamespace:
     # -- events --------------------------------------------------------------
 
     def save_event(self, event: Event) -> None:
-        self._db.execute(
+        data = _dump(event, _EVENT_FIELDS)
+        self._write(
+            "event",
+            event.id,
+            data,
             "INSERT INTO events (api_key, id, data) VALUES (?, ?, ?) "
             "ON CONFLICT (api_key, id) DO UPDATE SET data = excluded.data",
-            (self._key, event.id, _dump(event, _EVENT_FIELDS)),
+            self._key,
+            event.id,
+            data,
         )
         self._events[event.id] = event
 
@@ -272,6 +321,7 @@ class SqliteNamespace:
         event = self._events.get(event_id)
         if event is None:
             event = self._events[event_id] = Event(**json.loads(data))
+            self._stored["event", event_id] = data
         return event
 
     def get_event(self, event_id: int) -> Event | None:
@@ -294,11 +344,18 @@ class SqliteNamespace:
     # -- refresh tokens ------------------------------------------------------
 
     def save_refresh_token(self, token: RefreshToken) -> None:
-        self._db.execute(
+        data = _dump(token, _TOKEN_FIELDS)
+        self._write(
+            "token",
+            token.id,
+            data,
             "INSERT INTO refresh_tokens (api_key, id, family, data) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (api_key, id) DO UPDATE SET "
             "family = excluded.family, data = excluded.data",
-            (self._key, token.id, _blob(token.family), _dump(token, _TOKEN_FIELDS)),
+            self._key,
+            token.id,
+            _blob(token.family),
+            data,
         )
         self._tokens[token.id] = token
 
@@ -306,6 +363,7 @@ class SqliteNamespace:
         token = self._tokens.get(token_id)
         if token is None:
             token = self._tokens[token_id] = RefreshToken(**json.loads(data))
+            self._stored["token", token_id] = data
         return token
 
     def get_refresh_token(self, token_id: int) -> RefreshToken | None:
@@ -329,14 +387,16 @@ class SqliteNamespace:
     # -- hosted-page logins --------------------------------------------------
 
     def save_challenge(self, challenge: Challenge) -> None:
-        self._db.execute(
+        data = _dump(challenge, _CHALLENGE_FIELDS)
+        self._write(
+            "challenge",
+            challenge.code,
+            data,
             "INSERT INTO challenges (api_key, code, data) VALUES (?, ?, ?) "
             "ON CONFLICT (api_key, code) DO UPDATE SET data = excluded.data",
-            (
-                self._key,
-                _blob(challenge.code),
-                _dump(challenge, _CHALLENGE_FIELDS),
-            ),
+            self._key,
+            _blob(challenge.code),
+            data,
         )
         self._challenges[challenge.code] = challenge
 
@@ -351,6 +411,7 @@ class SqliteNamespace:
         if row is None:
             return None
         challenge = self._challenges[code] = Challenge(**json.loads(row[0]))
+        self._stored["challenge", code] = row[0]
         return challenge
 
 
@@ -363,9 +424,18 @@ class SqliteStore:
     purpose, which may follow a deliberate write: a reused refresh token
     revokes its family, then is refused); any other exception rolls it back.
     A session opened inside another one on the same thread joins it.
+
+    The namespaces of recent sessions, with the records they decoded, are
+    kept for the next session as long as the file's ``data_version`` shows
+    no other connection's commit. A rollback, a session ended by a
+    :class:`CotterError`, or another process's commit drops them all.
     """
 
     persistent = True
+    # Tests set this to make a session that commits a record changed in
+    # memory but never saved raise: kept between sessions, such a change
+    # would otherwise look saved until the next restart.
+    check_saves = False
 
     def __init__(self, path: str | os.PathLike[str], seed: int | None = None):
         self.path = os.fspath(path)
@@ -377,7 +447,10 @@ class SqliteStore:
         self._closer: weakref.finalize | None = None
         self._pid = 0
         self._inherited: list[sqlite3.Connection] = []
+        # The namespaces of the open transaction, and of recent ones.
         self._open: dict[str, SqliteNamespace] | None = None
+        self._kept: OrderedDict[str, SqliteNamespace] = OrderedDict()
+        self._data_version: int | None = None
         self._seed = self._initialise(seed)
         logger.debug(
             "state file %s opened (SQLite %s)", self.path, sqlite3.sqlite_version
@@ -478,6 +551,7 @@ class SqliteStore:
         """This process's connection (the caller holds the lock)."""
         if self._connection is None or self._pid != os.getpid():
             self._forget_inherited()
+            self._forget_kept()
             self._connection = self._connect()
             # Closed when the store is collected or at exit, if not before:
             # an unclosed connection is a ResourceWarning.
@@ -494,10 +568,17 @@ class SqliteStore:
             self._inherited.append(self._connection)
             self._connection = self._closer = None
 
+    def _forget_kept(self) -> None:
+        """Drop the namespaces kept from earlier sessions: the file may no
+        longer hold what they do."""
+        self._kept.clear()
+        self._data_version = None
+
     def close(self) -> None:
         """Close the connection; the next session opens a new one."""
         with self._lock:
             self._forget_inherited()
+            self._forget_kept()
             if self._closer is not None:
                 self._closer()
             self._connection = self._closer = None
@@ -513,30 +594,48 @@ class SqliteStore:
                 return
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
+            # Unchanged for this connection's own commits; changed by any
+            # other connection's (another process sharing the file).
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._forget_kept()
             self._open = {}
             try:
                 yield db
-                self._commit(db)
             except CotterError:
-                self._commit(db)
+                self._commit(db, version)
+                # The error may have cut short a change to a record that
+                # was never saved; the file, not memory, has it right.
+                self._forget_kept()
                 raise
             except BaseException:
                 self._rollback(db)
                 raise
+            else:
+                self._commit(db, version)
             finally:
                 self._open = None
 
-    def _commit(self, db: sqlite3.Connection) -> None:
+    def _commit(self, db: sqlite3.Connection, version: int) -> None:
         try:
-            for namespace in (self._open or {}).values():
+            namespaces = list((self._open or {}).values())
+            for namespace in namespaces:
                 namespace.flush()
+            if self.check_saves:
+                unsaved = [name for ns in namespaces for name in ns.unsaved()]
+                if unsaved:
+                    raise RuntimeError(
+                        "changed in memory but never saved: " + ", ".join(unsaved)
+                    )
             db.execute("COMMIT")
         except BaseException:
             self._rollback(db)
             raise
+        self._data_version = version
 
-    @staticmethod
-    def _rollback(db: sqlite3.Connection) -> None:
+    def _rollback(self, db: sqlite3.Connection) -> None:
+        # The kept records may hold changes the file no longer has.
+        self._forget_kept()
         if db.in_transaction:
             db.execute("ROLLBACK")
 
@@ -547,8 +646,12 @@ class SqliteStore:
             assert self._open is not None
             namespace = self._open.get(api_key)
             if namespace is None:
-                namespace = SqliteNamespace(db, api_key, self._seed)
-                self._open[api_key] = namespace
+                namespace = self._kept.pop(api_key, None)
+                if namespace is None:
+                    namespace = SqliteNamespace(db, api_key, self._seed)
+                self._kept[api_key] = self._open[api_key] = namespace
+                if len(self._kept) > KEPT_NAMESPACES:
+                    self._kept.popitem(last=False)
             yield namespace
 
     def api_keys(self) -> list[str]:
@@ -569,5 +672,7 @@ class SqliteStore:
             assert self._open is not None
             if api_key is None:
                 self._open.clear()
+                self._kept.clear()
             else:
                 self._open.pop(api_key, None)
+                self._kept.pop(api_key, None)
