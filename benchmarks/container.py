@@ -2,6 +2,7 @@
 
     python benchmarks/container.py [--runs 5] [--duration 10] [--storage overlay]
                                    [--env KEY=VALUE ...]
+    python benchmarks/container.py --compare-state-file [--rounds 5] [--duration 5]
 
 Builds the image as the container tests do (Docker, else podman; an
 unchanged image is reused), then:
@@ -18,11 +19,19 @@ replay one refresh token: each request still verifies it, rotates and signs
 two new JWTs, but none is refused as reused. ``--env`` adds settings to the
 throughput container (``--env MOCK_COTTER_LOG_LEVEL=warning``, say).
 wrk shares the machine's cores with the server, as a test suite would.
+
+``--compare-state-file`` answers one question: how much slower the refresh is
+with ``MOCK_COTTER_STATE_FILE`` than in memory. On a shared virtual machine
+throughput drifts by a fifth or more between minutes, which swamps that
+difference when the two are measured apart, so it runs both containers side
+by side (only one under load at a time) and alternates short wrk runs
+between them, then compares the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -42,6 +51,8 @@ API_KEY = "benchmark"
 TARGET_HEALTHY_SECONDS = 2.0
 TARGET_JWKS_RPS = 4000
 TARGET_REFRESH_RPS = 1500
+# The refresh with a state file may be at most this much slower than in memory.
+TARGET_STATE_FILE_SLOWDOWN = 0.30
 
 
 def load_container_helpers():
@@ -134,6 +145,62 @@ def refresh_script(folder: Path, refresh_token: str) -> Path:
     return script
 
 
+def refresh_target(container, folder: Path) -> tuple[str, Path]:
+    """The refresh URL of a ready container and a wrk script for it."""
+    minted = post_json(f"{container.url}/_mock/tokens", {"identifier": "b@x.io"})
+    script = refresh_script(folder, minted["oauth_token"]["refresh_token"])
+    return f"{container.api_url}/token/{API_KEY}", script
+
+
+def compare_state_file(engine, image: str, rounds: int, duration: int) -> None:
+    env = {"MOCK_COTTER_REFRESH_REUSE": "allow"}
+    settings = {
+        "memory": env,
+        "state file": {**env, "MOCK_COTTER_STATE_FILE": "/data/state.db"},
+    }
+    figures: dict[str, list[dict]] = {name: [] for name in settings}
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
+        targets = {}
+        for number, (name, container_env) in enumerate(settings.items()):
+            container = engine.run(image, env=container_env)
+            stack.callback(container.remove)
+            container.wait_until_ready()
+            scripts = Path(folder, str(number))
+            scripts.mkdir()
+            targets[name] = refresh_target(container, scripts)
+        for url, script in targets.values():
+            wrk(url, 2, script)  # warm-up
+        for number in range(rounds):
+            # Alternate which goes first, so neither always follows the
+            # other's load.
+            order = list(targets) if number % 2 == 0 else list(targets)[::-1]
+            for name in order:
+                url, script = targets[name]
+                figures[name].append(wrk(url, duration, script))
+
+    print(f"refresh, {rounds} alternating rounds of {duration} s each:")
+    for name, runs in figures.items():
+        rates = [run["rps"] for run in runs]
+        p99s = [run["p99_ms"] for run in runs]
+        errors = sum(run["non_2xx"] for run in runs)
+        print(
+            f"  {name:<11} median {statistics.median(rates):7.0f} req/s "
+            f"(range {min(rates):.0f} to {max(rates):.0f})   "
+            f"p99 median {statistics.median(p99s):6.2f} ms   non-2xx {errors}"
+        )
+    ratios = [
+        s["rps"] / m["rps"]
+        for m, s in zip(figures["memory"], figures["state file"], strict=True)
+    ]
+    slowdown = 1 - statistics.median(ratios)
+    verdict = "met" if slowdown <= TARGET_STATE_FILE_SLOWDOWN else "MISSED"
+    print(
+        f"  state file vs memory, median of the rounds' ratios: {slowdown:.1%} "
+        f"slower (rounds: {', '.join(f'{1 - r:.0%}' for r in ratios)}); "
+        f"target within {TARGET_STATE_FILE_SLOWDOWN:.0%}: {verdict}"
+    )
+
+
 def throughput(engine, image: str, duration: int, extra_env: dict) -> None:
     env = {"MOCK_COTTER_REFRESH_REUSE": "allow", **extra_env}
     container = engine.run(image, env=env)
@@ -187,6 +254,15 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra MOCK_COTTER_* setting for the throughput container",
     )
+    parser.add_argument(
+        "--compare-state-file",
+        action="store_true",
+        help="only compare the refresh with a state file against memory, "
+        "alternating between two containers",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of --compare-state-file"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -200,6 +276,9 @@ def main() -> None:
     image = helpers.build_image(engine)
     print(f"image {image} ready in {time.perf_counter() - began:.1f} s ({engine.name})")
 
+    if args.compare_state_file:
+        compare_state_file(engine, image, args.rounds, args.duration)
+        return
     if args.runs > 0:
         startup(engine, image, args.runs)
     throughput(engine, image, args.duration, extra_env)
