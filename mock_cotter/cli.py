@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import signal
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -161,6 +162,8 @@ def serve(
     app = _build_app(settings)
     runtime = runtime_of(app)
     if server_kind == "granian":
+        if port == 0:
+            port = _free_port(host)
         _log_start(runtime, f"http://{host}:{port}")
         try:
             from . import production
@@ -206,6 +209,20 @@ def serve(
     finally:
         server.server_close()
         logger.info("stopped")
+
+
+def _free_port(host: str) -> int:
+    """A port nothing listens on now: Granian binds in its own threads and
+    does not report the port it got for 0, which the URL must show."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            return probe.getsockname()[1]
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot listen on {host}: {exc.strerror}."
+        ) from None
 
 
 def _check_workers(workers: int, server_kind: str, settings: dict[str, Any]) -> None:

@@ -298,6 +298,17 @@ def test_serve_with_granian_keeps_the_api_key_header_and_stops_on_sigterm():
     assert "key=granian-key" in stderr
 
 
+def test_serve_with_granian_on_port_0_prints_the_port_it_serves_on():
+    process, url = start_serve("--server", "granian")
+    try:
+        wait_for_health(url, process)
+    finally:
+        code, _ = stop(process)
+
+    assert not url.endswith(":0")
+    assert code == 0
+
+
 @pytest.mark.parametrize("server_kind", ["werkzeug", "granian"])
 def test_a_drop_fault_is_logged_as_dropped_without_a_traceback(server_kind):
     port = free_port()
