@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import ConfigError, CotterError
@@ -205,19 +205,17 @@ class SqliteNamespace:
         """Records changed in memory but not saved: each a bug in the caller,
         which a restart would expose. For tests (see
         :attr:`SqliteStore.check_saves`); it encodes every record held."""
-        held = [
-            *(("user", key, _dump_user(r)) for key, r in self._users.items()),
-            *(("event", k, _dump(r, _EVENT_FIELDS)) for k, r in self._events.items()),
-            *(("token", k, _dump(r, _TOKEN_FIELDS)) for k, r in self._tokens.items()),
-            *(
-                ("challenge", key, _dump(r, _CHALLENGE_FIELDS))
-                for key, r in self._challenges.items()
-            ),
-        ]
+        held: tuple[tuple[str, dict[Any, Any], Callable[[Any], str]], ...] = (
+            ("user", self._users, _dump_user),
+            ("event", self._events, lambda event: _dump(event, _EVENT_FIELDS)),
+            ("token", self._tokens, lambda token: _dump(token, _TOKEN_FIELDS)),
+            ("challenge", self._challenges, lambda c: _dump(c, _CHALLENGE_FIELDS)),
+        )
         return [
             f"{kind} {key!r} of API key {self.api_key!r}"
-            for kind, key, data in held
-            if self._stored.get((kind, key)) != data
+            for kind, records, encode in held
+            for key, record in records.items()
+            if self._stored.get((kind, key)) != encode(record)
         ]
 
     def _write(self, kind: str, key: Any, data: str, sql: str, *values: Any) -> None:
