@@ -4,6 +4,7 @@ connections alive."""
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import threading
@@ -30,6 +31,15 @@ KEEP_ALIVE_IDLE_SECONDS = 60
 # connection can carry the next request; a larger one closes the connection
 # instead of being read for nothing.
 KEEP_ALIVE_MAX_BODY = 1 << 20
+
+# Bytes of an answer gathered before they are sent: most answers fit, so a
+# head and its body go out in one send.
+WRITE_BUFFER_SIZE = 1 << 16
+
+# The limits http.client puts on a request's head: longer lines and more
+# header fields are answered 431, as the standard library's parser does.
+MAX_HEADER_LINE = 65536
+MAX_HEADERS = 100
 
 # Set in the WSGI environ when the answer failed part-way: its bytes on the
 # wire are incomplete, so the connection cannot carry another request.
@@ -90,10 +100,18 @@ class CotterRequestHandler(WSGIRequestHandler):
     HTTP session sends hundreds of small requests, and opening a connection
     for each costs more than the mock takes to answer, so an HTTP/1.1
     request with a body of known, modest length keeps its connection open.
+
+    Two more savings matter at that rate, about a tenth of a small
+    request's CPU between them: answers are written through a buffer that Werkzeug
+    flushes after each body chunk, so a head and its body leave in one
+    send; and header fields are read without the standard library's email
+    parser, which is built for mail and costs more than the rest of the
+    request's parsing.
     """
 
     protocol_version = "HTTP/1.1"
     timeout = KEEP_ALIVE_IDLE_SECONDS
+    wbufsize = WRITE_BUFFER_SIZE
     _keep_alive = False
 
     def setup(self) -> None:
@@ -114,6 +132,74 @@ class CotterRequestHandler(WSGIRequestHandler):
         if track is not None:
             track(self.connection, add=False)
         super().finish()
+
+    def handle_one_request(self) -> None:
+        # Set again by run_wsgi; until then an answer (an error about the
+        # request line or head) keeps its "Connection: close".
+        self._keep_alive = False
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """The request line and header fields, for the common case: a
+        request line of three words in HTTP/1.0 or 1.1. Anything else goes
+        to the standard library's parser, which answers it as it always
+        has."""
+        line = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+        words = line.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
+            return super().parse_request()
+        self.requestline = line
+        self.command, self.path, self.request_version = words
+        if self.path.startswith("//"):
+            # As the standard library does: '//host' would read as a URL.
+            self.path = "/" + self.path.lstrip("/")
+        self.close_connection = self.request_version != "HTTP/1.1"
+        headers = self._read_headers()
+        if headers is None:
+            return False
+        self.headers = headers
+        connection = headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = headers.get("Expect", "").lower()
+        if expect == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def _read_headers(self) -> http.client.HTTPMessage | None:
+        """The header fields, or None once a 431 has been sent."""
+        fields: list[list[str]] = []
+        while True:
+            line = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if len(line) > MAX_HEADER_LINE:
+                self.send_error(431, "Line too long", "header line")
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                break
+            text = line.decode("iso-8859-1")
+            if text[0] in " \t" and fields:
+                # An obsolete folded line continues the field before it.
+                fields[-1][1] += " " + text.strip()
+                continue
+            if len(fields) >= MAX_HEADERS:
+                self.send_error(431, "Too many headers")
+                return None
+            name, _, value = text.partition(":")
+            fields.append([name.strip(), value.strip()])
+        headers = http.client.HTTPMessage()
+        for name, value in fields:
+            headers.set_raw(name, value)
+        return headers
+
+    def handle_expect_100(self) -> bool:
+        # The interim answer must leave now, not wait in the write buffer:
+        # the client holds the body back until it comes.
+        self.send_response_only(100)
+        self.end_headers()
+        self.wfile.flush()
+        return True
 
     def make_environ(self):
         environ = super().make_environ()

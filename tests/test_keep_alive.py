@@ -220,3 +220,113 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(monkeypatch):
             assert read_response(sock).status == 200
 
             assert closed_by_server(sock)
+
+
+# -- reading the request head --------------------------------------------------
+
+
+def test_an_answer_goes_out_in_one_piece_after_the_head(connection):
+    connection.sendall(raw_request("GET", "/_mock/health"))
+    connection.settimeout(5)
+
+    first = connection.recv(65536)
+
+    # The head and the body arrive together: the answer is whole.
+    head, _, body = first.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_a_folded_header_field_continues_the_one_before(connection):
+    connection.sendall(
+        b"GET /api/v0/notification/company HTTP/1.1\r\nHost: x\r\n"
+        b"API_KEY_ID: folded\r\n  -key\r\nContent-Length: 0\r\n\r\n"
+    )
+
+    response = read_response(connection)
+
+    assert response.status == 200
+    assert json.loads(response.body)["company_id"] == "folded -key"
+
+
+def test_a_repeated_header_field_reaches_the_app_joined(running):
+    # The X-Mock-Cotter-Scenario header, sent twice, names no scenario.
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /api/v0/notification/company HTTP/1.1\r\nHost: x\r\n"
+            b"API_KEY_ID: k\r\nX-Mock-Cotter-Scenario: denied\r\n"
+            b"X-Mock-Cotter-Scenario: approved\r\nContent-Length: 0\r\n\r\n"
+        )
+        response = read_response(sock)
+
+    assert response.status == 400
+    assert "denied,approved" in json.loads(response.body)["msg"]
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    sock.settimeout(5)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    ("head", "answer"),
+    [
+        (
+            b"GET /_mock/health HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+            b"HTTP/1.1 431 Line too long",
+        ),
+        (
+            b"GET /_mock/health HTTP/1.1\r\n"
+            + b"".join(b"X-%d: 1\r\n" % n for n in range(101))
+            + b"\r\n",
+            b"HTTP/1.1 431 Too many headers",
+        ),
+        (b"GET /_mock/health with spaces HTTP/1.1\r\n\r\n", b"HTTP/1.1 400"),
+        # The standard library answers these before it knows the version,
+        # so without a head, as HTTP/0.9 would.
+        (b"GET /_mock/health HTTP/2.0\r\n\r\n", b"Invalid HTTP version (2.0)"),
+        (b"GET /_mock/health HTTP/one\r\n\r\n", b"Bad request version"),
+    ],
+    ids=["long-line", "too-many-fields", "bad-line", "http-2", "bad-version"],
+)
+def test_a_malformed_head_is_answered_and_the_connection_closed(
+    connection, head, answer
+):
+    # Sent after a keep-alive answer: the error must still close.
+    connection.sendall(raw_request("GET", "/_mock/health"))
+    assert read_response(connection).status == 200
+    connection.sendall(head)
+
+    # Everything up to the server's close: one answer, which says so.
+    data = read_until_closed(connection)
+    assert answer in data
+    if answer.startswith(b"HTTP/1.1"):
+        assert data.count(b"HTTP/1.1 ") == 1
+        assert b"\r\nConnection: close\r\n" in data
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(connection):
+    body = json.dumps({"api_key": "expect-key"}).encode()
+    connection.sendall(
+        raw_request(
+            "POST",
+            "/_mock/reset",
+            headers={
+                "Content-Length": str(len(body)),
+                "Content-Type": "application/json",
+                "Expect": "100-continue",
+            },
+        )
+    )
+    connection.settimeout(5)
+
+    interim = connection.recv(65536)
+    connection.sendall(body)
+    response = read_response(connection)
+
+    assert interim.startswith(b"HTTP/1.1 100")
+    assert response.status == 200
+    assert json.loads(response.body) == {"reset": "expect-key"}
