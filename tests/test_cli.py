@@ -345,3 +345,47 @@ def test_several_workers_need_a_state_file_and_granian():
     assert "--state-file" in without_state.stderr
     assert with_werkzeug.returncode == 2
     assert "--server granian" in with_werkzeug.stderr
+
+
+def test_granian_workers_sharing_a_state_file_rotate_one_chain_exactly(tmp_path):
+    # Each request on a new connection, so both workers take turns; each
+    # keeps decoded records only while the other has not written the file.
+    process, url = start_serve(
+        "--server", "granian", "--workers", "2",
+        "--state-file", str(tmp_path / "state.sqlite3"),
+    )  # fmt: skip
+    headers = {"API_KEY_ID": "workers-key"}
+
+    def refresh(token: str) -> requests.Response:
+        body = {"grant_type": "refresh_token", "refresh_token": token}
+        with requests.Session() as fresh:
+            return fresh.post(
+                url + "/api/v0/token/workers-key",
+                json=body,
+                headers=headers,
+                timeout=10,
+            )
+
+    try:
+        wait_for_health(url, process)
+        minted = requests.post(
+            url + "/_mock/tokens",
+            json={"identifier": "w@example.com"},
+            headers=headers,
+            timeout=10,
+        ).json()["oauth_token"]["refresh_token"]
+        token, answers = minted, []
+        for _ in range(20):
+            answers.append(refresh(token))
+            token = answers[-1].json().get("refresh_token", token)
+        reused = refresh(minted)
+        after_reuse = refresh(token)
+    finally:
+        code, stderr = stop(process)
+
+    assert [a.status_code for a in answers] == [200] * 20, stderr
+    assert reused.status_code == 400
+    # The reuse revoked the whole family, in whichever worker saw it.
+    assert after_reuse.status_code == 400
+    assert "revoked" in after_reuse.json()["msg"]
+    assert code == 0
