@@ -3,7 +3,9 @@
     python benchmarks/scenarios.py [--runs 200] [--granian] [--url URL]
 
 - reset: `POST /_mock/reset` for one API key that holds 1,000 users and
-  1,000 events, over real HTTP and as the bare `Runtime.reset` call;
+  1,000 events, as the bare `Runtime.reset` call, as the mock's access log
+  times the request (from its first hook to its last: the app's own work),
+  and over real HTTP, client included;
 - loading a scenario: parsing and validating a file, and
   `PUT /_mock/scenario` plus the first request that loads its users.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import logging
 import re
 import statistics
 import subprocess
@@ -72,6 +75,21 @@ def fill(server: MockCotterServer, key: str, count: int = 1000) -> None:
                     0.0,
                 )
             )
+
+
+class AccessTimes(logging.Handler):
+    """The durations the mock's access log records for requests to ``path``."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.seconds: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # access_logger.info("%s %s %s %.1fms key=%s", method, path, ...)
+        _, path, _, elapsed_ms, _ = record.args
+        if path == self.path:
+            self.seconds.append(elapsed_ms / 1000)
 
 
 def report(name: str, seconds: list[float]) -> None:
@@ -163,6 +181,11 @@ def main() -> None:
         times = external(args.url, min(args.runs, 50), {"scenario": BIG_SCENARIO})
         report(f"POST /_mock/reset at {args.url} (inline scenario)", times)
 
+    access = AccessTimes("/_mock/reset")
+    access_log = logging.getLogger("mock_cotter.access")
+    access_log.addHandler(access)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
     with MockCotterServer() as server:
         client = Client(server.port)
         bare, over_http = [], []
@@ -177,7 +200,11 @@ def main() -> None:
             began = time.perf_counter()
             assert client.call("POST", "/_mock/reset", key) == 200
             over_http.append(time.perf_counter() - began)
+        access_log.removeHandler(access)
         report("Runtime.reset(key), 1,000 users and events", bare)
+        report(
+            "POST /_mock/reset in the app, as its access log times it", access.seconds
+        )
         report("POST /_mock/reset over HTTP, 1,000 users and events", over_http)
 
         path = bundled_dir() / "demo.yaml"
