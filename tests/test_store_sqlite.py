@@ -656,12 +656,27 @@ def test_a_session_inside_another_joins_its_transaction(tmp_path):
 # -- records kept between sessions (SQLite) ----------------------------------------
 
 
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "state.sqlite3", seed=1)
+    yield opened
+    opened.close()
+
+
 def saved_token(store: SqliteStore) -> RefreshToken:
     _, _, token, _ = records()
     token.used = False
     with store.session("k") as ns:
         ns.save_refresh_token(token)
     return token
+
+
+def traced(store: SqliteStore) -> list[str]:
+    """The SQL statements the store's connection runs from now on (the
+    file cannot tell a row rewritten as it was: SQLite leaves the page)."""
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+    return statements
 
 
 def test_another_processs_commit_is_seen_by_the_next_session(tmp_path):
@@ -688,47 +703,39 @@ def test_another_processs_commit_is_seen_by_the_next_session(tmp_path):
     there.close()
 
 
-def test_a_rolled_back_change_is_not_kept_for_the_next_session(tmp_path):
-    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
-    token = saved_token(store)
-    with pytest.raises(RuntimeError), store.session("k") as ns:
+def test_a_rolled_back_change_is_not_kept_for_the_next_session(sqlite_store):
+    token = saved_token(sqlite_store)
+    with pytest.raises(RuntimeError), sqlite_store.session("k") as ns:
         found = ns.get_refresh_token(token.id)
         found.used = True
         ns.save_refresh_token(found)
         raise RuntimeError("a bug in the mock")
 
-    with store.session("k") as ns:
+    with sqlite_store.session("k") as ns:
         assert ns.get_refresh_token(token.id).used is False
-    store.close()
 
 
-def test_a_change_cut_short_by_a_cotter_error_is_not_kept(tmp_path, monkeypatch):
+def test_a_change_cut_short_by_a_cotter_error_is_not_kept(sqlite_store, monkeypatch):
     # As in production, where nothing checks that changes were saved.
     monkeypatch.setattr(SqliteStore, "check_saves", False)
-    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
-    token = saved_token(store)
-    with pytest.raises(InvalidGrant), store.session("k") as ns:
+    token = saved_token(sqlite_store)
+    with pytest.raises(InvalidGrant), sqlite_store.session("k") as ns:
         ns.get_refresh_token(token.id).used = True
         raise InvalidGrant("refused before the token was saved")
 
-    with store.session("k") as ns:
+    with sqlite_store.session("k") as ns:
         assert ns.get_refresh_token(token.id).used is False
-    store.close()
 
 
-def test_a_record_saved_unchanged_is_not_written_again(tmp_path):
-    # SQLite leaves a page alone when a row is rewritten as it was, so the
-    # file cannot tell; the statements the connection runs can.
-    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
-    token = saved_token(store)
-    statements: list[str] = []
-    store._db().set_trace_callback(statements.append)
+def test_a_record_saved_unchanged_is_not_written_again(sqlite_store):
+    token = saved_token(sqlite_store)
+    statements = traced(sqlite_store)
 
-    with store.session("k") as ns:
+    with sqlite_store.session("k") as ns:
         ns.save_refresh_token(ns.get_refresh_token(token.id))
     unchanged = list(statements)
     statements.clear()
-    with store.session("k") as ns:
+    with sqlite_store.session("k") as ns:
         found = ns.get_refresh_token(token.id)
         found.used = True
         ns.save_refresh_token(found)
@@ -738,48 +745,44 @@ def test_a_record_saved_unchanged_is_not_written_again(tmp_path):
 
     assert writes(unchanged) == []
     assert len(writes(statements)) == 1
-    store.close()
 
 
-def test_a_later_session_reads_a_kept_record_without_querying_the_file(tmp_path):
-    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
-    token = saved_token(store)
-    statements: list[str] = []
-    store._db().set_trace_callback(statements.append)
+def test_a_later_session_reads_a_kept_record_without_querying_the_file(
+    sqlite_store,
+):
+    token = saved_token(sqlite_store)
+    statements = traced(sqlite_store)
 
-    with store.session("k") as ns:
+    with sqlite_store.session("k") as ns:
         assert ns.get_refresh_token(token.id) == token
 
     assert [sql for sql in statements if sql.startswith("SELECT")] == []
-    store.close()
 
 
-def test_with_check_saves_a_change_never_saved_fails_the_session(tmp_path, monkeypatch):
+def test_with_check_saves_a_change_never_saved_fails_the_session(
+    sqlite_store, monkeypatch
+):
     monkeypatch.setattr(SqliteStore, "check_saves", True)
-    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
-    token = saved_token(store)
+    token = saved_token(sqlite_store)
     with pytest.raises(RuntimeError, match="token 9 of API key 'k'"):
-        with store.session("k") as ns:
+        with sqlite_store.session("k") as ns:
             ns.get_refresh_token(token.id).used = True
             ns.next_id("event")
 
-    with store.session("k") as ns:
+    with sqlite_store.session("k") as ns:
         assert ns.get_refresh_token(token.id).used is False
         assert ns.next_id("event") == 1
-    store.close()
 
 
-def test_many_api_keys_each_keep_their_own_state(tmp_path):
+def test_many_api_keys_each_keep_their_own_state(sqlite_store):
     # More keys than the store keeps decoded, so early ones are read again.
-    store = SqliteStore(tmp_path / "state.sqlite3", seed=1)
     keys = [f"key-{number}" for number in range(100)]
     for key in keys:
-        with store.session(key) as ns:
+        with sqlite_store.session(key) as ns:
             ns.add_user(User("u", "c", key, 1.0, 1.0))
             ns.next_id("event")
 
     for key in keys:
-        with store.session(key) as ns:
+        with sqlite_store.session(key) as ns:
             assert ns.get_user("u").identifier == key
             assert ns.next_id("event") == 2
-    store.close()
