@@ -102,11 +102,11 @@ class CotterRequestHandler(WSGIRequestHandler):
     request with a body of known, modest length keeps its connection open.
 
     Two more savings matter at that rate, about a tenth of a small
-    request's CPU between them: answers are written through a buffer that Werkzeug
-    flushes after each body chunk, so a head and its body leave in one
-    send; and header fields are read without the standard library's email
-    parser, which is built for mail and costs more than the rest of the
-    request's parsing.
+    request's CPU between them: answers are written through a buffer that
+    Werkzeug flushes after each body chunk, so a head and its body leave in
+    one send; and header fields are read without the standard library's
+    email parser, which is built for mail and costs more than the rest of
+    the request's parsing.
     """
 
     protocol_version = "HTTP/1.1"
